@@ -1,0 +1,141 @@
+"""The `jaxae` command. Configs are frozen dataclasses; every field is a command-line option."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from jaxae.errors import JaxaeError
+
+TRAIN_HELP = """examples:
+  jaxae train ae --data mnist-mini --epochs 10 --workdir runs/ae     (offline, bundled digits)
+  jaxae train ae --data mnist --epochs 10 --workdir runs/ae-mnist   (finds or downloads MNIST)
+  jaxae train ae --workdir runs/ae --epochs 20 --resume             (continue a run)"""
+
+
+def _parse_value(kind, text: str):
+    if kind is bool:
+        return text
+    if kind in (int, float, str):
+        return kind(text)
+    return tuple(int(x) for x in text.split(",") if x.strip())  # Sequence[int]
+
+
+def _field_docs(cls) -> dict:
+    """Field descriptions from the 'Attributes:' section of a config class's docstring."""
+    docs, current = {}, None
+    lines = (cls.__doc__ or "").split("Attributes:", 1)[-1].splitlines()
+    for line in lines:
+        head, _, rest = line.strip().partition(": ")
+        if line.startswith(" " * 6) and head.isidentifier() and rest:
+            current, docs[head] = head, rest
+        elif current and line.strip():
+            docs[current] += " " + line.strip()
+    return docs
+
+
+def _add_dataclass_options(parser, cls, group_title: str) -> None:
+    group = parser.add_argument_group(group_title)
+    docs = _field_docs(cls)
+    for field in dataclasses.fields(cls):
+        default = field.default
+        flag = "--" + field.name.replace("_", "-")
+        doc = docs.get(field.name, "").replace("%", "%%")
+        if isinstance(default, bool):
+            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{doc} (default: {default})")
+            continue
+        kind = type(default) if isinstance(default, (int, float, str)) else tuple
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        metavar = "N,N,..." if kind is tuple else kind.__name__.upper()
+        group.add_argument(flag, dest=field.name, default=None, metavar=metavar,
+                           type=lambda text, k=kind, f=flag: _typed(k, text, f), help=f"{doc} (default: {shown})")
+
+
+def _typed(kind, text, flag):
+    try:
+        return _parse_value(kind, text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{flag} expects {getattr(kind, '__name__', 'a comma list')}, got {text!r}")
+
+
+def _build(cls, args):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+    return cls(**values)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from jaxae.data import NAMES
+    from jaxae.models import MODELS
+    from jaxae.train import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="jaxae", description="Autoencoders and Boltzmann machines on JAX.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = commands.add_parser("train", help="train a model", description="Train a model.",
+                                epilog=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
+    for name, (config_cls, _) in MODELS.items():
+        sub = models.add_parser(name, help=(config_cls.__doc__ or "").strip().splitlines()[0],
+                                epilog=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("--data", default="mnist-mini", help=f"dataset: {', '.join(NAMES)} (default: mnist-mini)")
+        sub.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+        sub.add_argument("--no-download", action="store_true", help="never try to download missing data")
+        sub.add_argument("--tfds-download", action="store_true", help="let tfds download and prepare tfds:NAME")
+        sub.add_argument("--workdir", default=None, help="run folder (default: runs/MODEL-DATA)")
+        sub.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint")
+        _add_dataclass_options(sub, TrainConfig, "training")
+        _add_dataclass_options(sub, config_cls, f"model ({name})")
+    return parser
+
+
+def train_command(args) -> int:
+    from jaxae import data as jdata
+    from jaxae.models import MODELS
+    from jaxae.train import TrainConfig, fit
+
+    config_cls, make_task = MODELS[args.model]
+    model_config = _build(config_cls, args)
+    train_config = _build(TrainConfig, args)
+    workdir = args.workdir or f"runs/{args.model}-{args.data.replace(':', '-')}"
+    dataset = jdata.load(args.data, args.data_dir, download=not args.no_download, tfds_download=args.tfds_download)
+    logging.getLogger("jaxae").info(
+        "training %s on %s (%d train, %d test images) in %s", args.model, dataset.name,
+        len(dataset.train_images), len(dataset.test_images), workdir)
+    run_config = {"model": dataclasses.asdict(model_config), "data": args.data}
+    result = fit(make_task(model_config), dataset, train_config, workdir, resume=args.resume, run_config=run_config)
+    if result.history:
+        last = result.history[-1]
+        tests = ", ".join(f"{k}={v:.5g}" for k, v in last.items() if k.startswith("test_"))
+        print(f"epoch {last['epoch']}: train_loss={last.get('train_loss', float('nan')):.5g}, {tests}; "
+              f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode); run folder: {workdir}")
+    else:
+        print(f"nothing to train: {workdir} already has {train_config.epochs} epochs; raise --epochs to go on")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("jaxae: %(message)s"))
+    logger = logging.getLogger("jaxae")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for noisy in ("absl", "orbax", "jax"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return train_command(args)
+    except JaxaeError as e:
+        print(f"jaxae: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxae: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Data: IDX readers, dataset search and download, the bundled mnist-mini, pixel transforms."""
+from __future__ import annotations
+
+from jaxae.data.dataset import Dataset, check_images, from_arrays
+from jaxae.data.mnist import FASHION_MNIST, MNIST, SOURCES, load_idx_dataset, load_mini
+from jaxae.errors import DataError
+
+NAMES = ("mnist-mini", "mnist", "fashion-mnist", "tfds:<name>")
+
+
+def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_download: bool = False) -> Dataset:
+    """Loads a dataset by name.
+
+    Args:
+      name: "mnist-mini" (bundled, offline), "mnist", "fashion-mnist", or "tfds:NAME".
+      data_dir: a folder searched first for IDX files (or the tfds data folder).
+      download: for IDX datasets, download into the cache when not found (short timeout).
+      tfds_download: for tfds datasets, let tfds download and prepare (off: fails at once offline).
+
+    Raises:
+      DataError: unknown name, data not found, or malformed files.
+    """
+    if name == "mnist-mini":
+        return load_mini()
+    if name.startswith("tfds:"):
+        from jaxae.data.tfds_source import load_tfds
+
+        return load_tfds(name[len("tfds:"):], data_dir, download=tfds_download)
+    if name in SOURCES:
+        return load_idx_dataset(SOURCES[name], data_dir, download_ok=download)
+    raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+
+
+__all__ = ["Dataset", "DataError", "FASHION_MNIST", "MNIST", "NAMES", "check_images", "from_arrays", "load", "load_mini"]

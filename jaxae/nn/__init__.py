@@ -1,0 +1,4 @@
+"""Flax Linen building blocks."""
+from jaxae.nn.mlp import MLP
+
+__all__ = ["MLP"]

@@ -1,0 +1,46 @@
+"""The trainer's configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jaxae.errors import ConfigError
+
+MODES = ("auto", "scan", "step", "stream")
+
+# Keys of TrainConfig that may change when a run is resumed.
+RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (the model's own sizes and optimizer live in its config).
+
+    Attributes:
+      epochs: total epochs; resuming a run with a larger value trains on.
+      batch_size: examples per optimizer step; an epoch drops the last n_train % batch_size.
+      seed: the integer seed of the run's root PRNG key.
+      mode: "scan" (one compiled lax.scan per epoch, data on the device), "step" (one compiled step
+        per batch, data on the device), "stream" (batches copied from host memory each step, for
+        data too big for the device), or "auto" (the measured-faster mode for the backend, or
+        "stream" when the data would take over half of the device's memory).
+      eval_batch_size: batch size of the test-set evaluation.
+      checkpoint_every: save every this many epochs (and always after the last).
+      keep: how many checkpoints to keep.
+      progress: show a tqdm progress bar.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    seed: int = 0
+    mode: str = "auto"
+    eval_batch_size: int = 1000
+    checkpoint_every: int = 1
+    keep: int = 3
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")

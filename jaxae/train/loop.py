@@ -1,0 +1,198 @@
+"""`fit`: the one trainer for every model. Reads top to bottom: set up, resume, compile, loop."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import time
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxae.data.dataset import Dataset
+from jaxae.errors import ConfigError, TrainingDiverged
+from jaxae.train import steps
+from jaxae.train.checkpoint import Checkpointer
+from jaxae.train.config import TrainConfig
+from jaxae.train.rundir import RunDir
+from jaxae.train.state import Task, TrainState, init_state
+
+log = logging.getLogger("jaxae")
+
+# Measured with `python -m benchmarks.ae` (see benchmarks/README.md): on the 2-core CPU the
+# per-step mode was faster than one scan per epoch; on GPU the scan wins by a wide margin.
+DEFAULT_MODE = {"cpu": "step", "gpu": "scan", "tpu": "scan"}
+N_PICTURE = 16
+
+
+class FitResult(NamedTuple):
+    """The final state and one metrics dict per epoch trained in this call."""
+
+    state: TrainState
+    history: list
+
+
+def choose_mode(mode: str, images: np.ndarray) -> str:
+    """Resolves "auto" to the backend's measured default, or "stream" for data too big for the device."""
+    if mode != "auto":
+        return mode
+    device = jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    limit = (stats or {}).get("bytes_limit")
+    if limit and images.nbytes > limit // 2:
+        return "stream"
+    return DEFAULT_MODE.get(device.platform, "scan")
+
+
+def fit(
+    task: Task,
+    data: Dataset,
+    config: TrainConfig = TrainConfig(),
+    workdir: str | None = None,
+    *,
+    resume: bool = False,
+    run_config: dict | None = None,
+) -> FitResult:
+    """Trains `task` on `data` and evaluates on the test split after every epoch.
+
+    Args:
+      task: the model's Task (see jaxae.train.state).
+      data: a Dataset; its images stay uint8 (or float) and are preprocessed inside the step.
+      config: the TrainConfig.
+      workdir: run folder for config.json, metrics.jsonl, checkpoints/, images/ (None: keep nothing).
+      resume: continue from the newest intact checkpoint in workdir.
+      run_config: extra configuration recorded in config.json and checked on resume (model, data).
+
+    Returns:
+      FitResult(state, history).
+
+    Raises:
+      TrainingDiverged: a loss or gradient became NaN/inf (checkpoints are kept).
+      CheckpointError, ConfigError: see RunDir.prepare.
+    """
+    n_train = data.train_images.shape[0]
+    if config.batch_size > n_train:
+        raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
+    mode = choose_mode(config.mode, data.train_images)
+    steps_per_epoch = n_train // config.batch_size
+    run = RunDir(workdir) if workdir else None
+    ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
+    if run:
+        run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume)
+
+    state = init_state(task, config.seed, data.train_images[: config.batch_size])
+    start = 0
+    if resume and ckpt:
+        restored = ckpt.restore_latest(state)
+        if restored:
+            start, state = restored
+            log.info("resumed %s from the checkpoint of epoch %d", run.path, start)
+        run.truncate_metrics(start)
+
+    train_images = data.train_images if mode == "stream" else jax.device_put(data.train_images)
+    test_images = jax.device_put(data.test_images)
+    run_epoch, compile_s = _compile(task, config, mode, state, train_images)
+    evaluate = jax.jit(functools.partial(steps.evaluate, task, config.eval_batch_size))
+    picture = _picture_fn(task, data) if (run and task.reconstruct) else None
+
+    history = []
+    bar = tqdm(range(start + 1, config.epochs + 1), desc=task.name, disable=not config.progress,
+               initial=start, total=config.epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        state, metrics = run_epoch(state, train_images, epoch - 1)
+        metrics = jax.device_get(metrics)
+        epoch_s = time.perf_counter() - t0
+        _check_finite(metrics, epoch, steps_per_epoch, ckpt)
+        record = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
+        record.update({f"train_{k}": float(np.mean(v)) for k, v in metrics.items() if k != "finite"})
+        record.update({f"test_{k}": float(v) for k, v in jax.device_get(evaluate(state, test_images)).items()})
+        record.update(epoch_s=epoch_s, samples_per_s=steps_per_epoch * config.batch_size / epoch_s)
+        if epoch == start + 1:
+            record["compile_s"] = compile_s
+        history.append(record)
+        bar.set_postfix(loss=f"{record['train_loss']:.4f}" if "train_loss" in record else None)
+        if run:
+            run.append_metrics(record)
+            if picture:
+                picture(state.params, f"{run.images}/epoch_{epoch:03d}.png")
+            if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+                ckpt.save(epoch, state)
+    bar.close()
+    if run:
+        from jaxae import viz
+
+        viz.save_curves(run.read_metrics(), f"{run.path}/loss_curve.png")
+    return FitResult(state, history)
+
+
+def _compile(task: Task, config: TrainConfig, mode: str, state: TrainState, images):
+    """Returns run_epoch(state, images, epoch_index) -> (state, per-step metrics) and the compile time."""
+    batch = config.batch_size
+    n = images.shape[0]
+    t0 = time.perf_counter()
+    if mode == "scan":
+        epoch_fn = jax.jit(functools.partial(steps.train_epoch, task, batch), donate_argnums=0)
+        compiled = epoch_fn.lower(state, images).compile()
+        return (lambda state, images, epoch: compiled(state, images)), time.perf_counter() - t0
+
+    shuffle = jax.jit(steps.shuffle, static_argnums=2)
+    if mode == "step":
+        step = jax.jit(functools.partial(steps.train_step_at, task, batch), donate_argnums=0)
+        perm0 = shuffle(state.key, 0, n)
+        compiled = step.lower(state, images, perm0, 0).compile()
+
+        def run_epoch(state, images, epoch):
+            perm = shuffle(state.key, epoch, n)
+            out = []
+            for i in range(n // batch):
+                state, metrics = compiled(state, images, perm, i)
+                out.append(metrics)
+            return state, jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(out))
+
+        return run_epoch, time.perf_counter() - t0
+
+    step = jax.jit(functools.partial(steps.train_step, task), donate_argnums=0)
+    compiled = step.lower(state, jax.device_put(images[:batch])).compile()
+
+    def run_epoch(state, images, epoch):
+        perm = np.asarray(shuffle(state.key, epoch, n))
+        out = []
+        for i in range(n // batch):
+            state, metrics = compiled(state, jax.device_put(images[perm[i * batch : (i + 1) * batch]]))
+            out.append(metrics)
+        return state, jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(out))
+
+    return run_epoch, time.perf_counter() - t0
+
+
+def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpointer | None) -> None:
+    finite = np.asarray(metrics["finite"])
+    if finite.all():
+        return
+    first = int(np.argmin(finite))
+    saved = ckpt.epochs() if ckpt else []
+    last = (f"the last good checkpoint is epoch {saved[-1]} in {ckpt.directory}" if saved
+            else "no checkpoint was saved before it")
+    raise TrainingDiverged(
+        f"training diverged: loss or gradient became NaN/inf at epoch {epoch}, step {first + 1} of "
+        f"{steps_per_epoch} (global step {(epoch - 1) * steps_per_epoch + first + 1}); {last}. "
+        "Lower the learning rate or check the data"
+    )
+
+
+def _picture_fn(task: Task, data: Dataset):
+    """Writes originals above reconstructions for the first N_PICTURE test images."""
+    from jaxae import viz
+
+    raw = jax.device_put(data.test_images[:N_PICTURE])
+    key = jax.random.PRNGKey(0)
+    reconstruct = jax.jit(lambda params: task.reconstruct(params, task.preprocess(key, raw)))
+    originals = np.asarray(jax.device_get(raw), np.float32) / (255.0 if raw.dtype == np.uint8 else 1.0)
+
+    def picture(params, path):
+        viz.save_reconstructions(originals, np.asarray(reconstruct(params)), path)
+
+    return picture

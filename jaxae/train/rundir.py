@@ -1,0 +1,81 @@
+"""The run folder: config.json, metrics.jsonl, checkpoints/, images/."""
+from __future__ import annotations
+
+import json
+import os
+
+from jaxae.errors import CheckpointError, ConfigError
+from jaxae.train.config import RESUMABLE_CHANGES
+
+
+class RunDir:
+    """Paths and files of one run's folder."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.config = os.path.join(self.path, "config.json")
+        self.metrics = os.path.join(self.path, "metrics.jsonl")
+        self.checkpoints = os.path.join(self.path, "checkpoints")
+        self.images = os.path.join(self.path, "images")
+
+    def has_checkpoints(self) -> bool:
+        return os.path.isdir(self.checkpoints) and any(
+            name.isdigit() for name in os.listdir(self.checkpoints)
+        )
+
+    def prepare(self, config: dict, resume: bool) -> None:
+        """Creates the folder, or checks that resuming it is consistent; writes config.json.
+
+        Raises:
+          CheckpointError: the folder holds a run and resume is False (nothing is overwritten).
+          ConfigError: resuming with a configuration that differs in more than RESUMABLE_CHANGES.
+        """
+        config = json.loads(json.dumps(config))  # tuples become lists, as in the stored file
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise CheckpointError(f"workdir {self.path} is a file; choose a folder")
+        if not resume and (self.has_checkpoints() or os.path.exists(self.metrics)):
+            raise CheckpointError(
+                f"workdir {self.path} already holds a run; pass --resume to continue it or choose a new --workdir"
+            )
+        if resume and os.path.exists(self.config):
+            with open(self.config) as f:
+                old = json.load(f)
+            diffs = _differences(old, config)
+            if diffs:
+                raise ConfigError(
+                    f"cannot resume {self.path}: its config differs in {', '.join(diffs)}; "
+                    "use the same settings (only " + ", ".join(RESUMABLE_CHANGES) + " may change) or a new --workdir"
+                )
+        os.makedirs(self.path, exist_ok=True)
+        with open(self.config, "w") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+
+    def read_metrics(self) -> list[dict]:
+        if not os.path.exists(self.metrics):
+            return []
+        with open(self.metrics) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Drops records of epochs after `last_epoch` (those are trained again on resume)."""
+        kept = [r for r in self.read_metrics() if r.get("epoch", 0) <= last_epoch]
+        with open(self.metrics, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+
+    def append_metrics(self, record: dict) -> None:
+        with open(self.metrics, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        name = prefix + key
+        if key in RESUMABLE_CHANGES and prefix == "train.":
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _differences(a, b, name + ".")
+        elif a != b:
+            diffs.append(f"{name} ({a!r} -> {b!r})")
+    return diffs

@@ -1,0 +1,65 @@
+"""The training state pytree and the Task bundle every model hands to the trainer."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import optax
+
+from jaxae.estimators import Estimator
+
+
+class TrainState(NamedTuple):
+    """Everything that changes during training; checkpointed whole.
+
+    Attributes:
+      step: () int32, optimizer steps taken.
+      params: the model's parameter pytree.
+      opt_state: the Optax state.
+      est_state: the estimator's state (EmptyState, or e.g. persistent chains).
+      key: (2,) uint32 root PRNG key of the run; never split in place, step keys are folded in.
+    """
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    est_state: Any
+    key: jax.Array
+
+
+class Task(NamedTuple):
+    """What the trainer needs to train one model; each model module builds one.
+
+    Attributes:
+      name: short model name, e.g. "ae".
+      init: `init(key, batch) -> params`, batch a preprocessed example batch.
+      estimator: the gradient estimator (see jaxae.estimators).
+      optimizer: an Optax GradientTransformation.
+      preprocess: `preprocess(key, raw) -> batch`, raw (batch, h, w) uint8 or float in [0, 1].
+      evaluate: `evaluate(key, params, batch) -> {name: (batch,) float32}`, per-example metrics.
+      reconstruct: optional `reconstruct(params, batch) -> (batch, h, w) float32 in [0, 1]` for the
+        per-epoch picture.
+    """
+
+    name: str
+    init: Callable
+    estimator: Estimator
+    optimizer: optax.GradientTransformation
+    preprocess: Callable
+    evaluate: Callable
+    reconstruct: Callable | None = None
+
+
+def init_state(task: Task, seed: int, example_raw: jax.Array) -> TrainState:
+    """Builds the step-0 TrainState for `task` from an integer seed."""
+    key = jax.random.PRNGKey(seed)
+    k_init, k_est, k_pre = jax.random.split(jax.random.fold_in(key, 3), 3)
+    params = task.init(k_init, task.preprocess(k_pre, example_raw))
+    return TrainState(
+        step=jax.numpy.zeros((), jax.numpy.int32),
+        params=params,
+        opt_state=task.optimizer.init(params),
+        est_state=task.estimator.init(k_est, params),
+        key=key,
+    )

@@ -1,0 +1,100 @@
+"""Pure training and evaluation functions; the loop jits them (see loop.py).
+
+Random numbers depend only on the root key and the global step (or epoch), never on the mode, so
+the scan, per-step and streaming modes train the same model for the same seed.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxae.train.state import Task, TrainState
+
+
+def step_key(key: jax.Array, step: jax.Array) -> jax.Array:
+    """The key of optimizer step `step`."""
+    return jax.random.fold_in(jax.random.fold_in(key, 0), step)
+
+
+def shuffle(key: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
+    """(n,) int32 permutation of the examples for `epoch`."""
+    return jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 1), epoch), n).astype(jnp.int32)
+
+
+def eval_key(key: jax.Array) -> jax.Array:
+    """The fixed key of evaluation (the same every epoch, so test metrics are comparable)."""
+    return jax.random.fold_in(key, 2)
+
+
+def _finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def train_step(task: Task, state: TrainState, raw: jax.Array) -> tuple[TrainState, dict]:
+    """One optimizer step on a raw batch (batch, h, w). Metrics include grad_norm and finite."""
+    k_pre, k_est = jax.random.split(step_key(state.key, state.step))
+    batch = task.preprocess(k_pre, raw)
+    grads, est_state, metrics = task.estimator.estimate(k_est, state.params, batch, state.est_state)
+    updates, opt_state = task.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = dict(metrics, grad_norm=optax.global_norm(grads))
+    metrics["finite"] = _finite(metrics)
+    new = TrainState(state.step + 1, params, opt_state, est_state, state.key)
+    return new, metrics
+
+
+def batch_indices(perm: jax.Array, i: jax.Array, batch_size: int) -> jax.Array:
+    """The i-th batch of a permutation: (batch_size,) int32."""
+    return jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
+
+
+def train_epoch(task: Task, batch_size: int, state: TrainState, images: jax.Array) -> tuple[TrainState, dict]:
+    """One epoch as a single `lax.scan` over shuffled batches of device-resident `images`.
+
+    Args:
+      images: (n, h, w) on device; the last n % batch_size shuffled examples are dropped.
+
+    Returns:
+      The new state and per-step metrics, each of shape (steps,).
+    """
+    n = images.shape[0]
+    steps = n // batch_size
+    epoch = state.step // steps
+    perm = shuffle(state.key, epoch, n)
+
+    def body(state, i):
+        return train_step(task, state, images[batch_indices(perm, i, batch_size)])
+
+    return jax.lax.scan(body, state, jnp.arange(steps))
+
+
+def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, i):
+    """The per-step mode: gathers batch i of `perm` from device-resident images, then one step."""
+    return train_step(task, state, images[batch_indices(perm, i, batch_size)])
+
+
+def evaluate(task: Task, batch_size: int, state: TrainState, images: jax.Array) -> dict:
+    """Mean per-example metrics over all of `images` (padded to whole batches, padding masked)."""
+    n = images.shape[0]
+    steps = -(-n // batch_size)
+    pad = steps * batch_size - n
+    padded = jnp.concatenate([images, jnp.zeros((pad,) + images.shape[1:], images.dtype)]) if pad else images
+    mask = (jnp.arange(steps * batch_size) < n).astype(jnp.float32).reshape(steps, batch_size)
+    key = eval_key(state.key)
+
+    def body(totals, i):
+        raw = jax.lax.dynamic_slice_in_dim(padded, i * batch_size, batch_size)
+        k = jax.random.fold_in(key, i)
+        k_pre, k_eval = jax.random.split(k)
+        per_example = task.evaluate(k_eval, state.params, task.preprocess(k_pre, raw))
+        sums = {name: jnp.sum(v * mask[i]) for name, v in per_example.items()}
+        return jax.tree.map(jnp.add, totals, sums), None
+
+    shapes = jax.eval_shape(
+        lambda: task.evaluate(key, state.params, task.preprocess(key, padded[:batch_size]))
+    )
+    zeros = {name: jnp.zeros((), jnp.float32) for name in shapes}
+    totals, _ = jax.lax.scan(body, zeros, jnp.arange(steps))
+    return {name: v / n for name, v in totals.items()}
