@@ -1,0 +1,1 @@
+"""Throughput benchmarks: jaxae against reference implementations, same machine, same run."""

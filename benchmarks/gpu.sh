@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The GPU table, for a machine with one GPU and jax[cuda] + torch installed (a few minutes).
+#   JAXAE_DATA_DIR=/path/to/data bash benchmarks/gpu.sh | tee gpu.jsonl
+set -euo pipefail
+cd "$(dirname "$0")/.."
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+for b in 128 4096; do
+  python -m benchmarks.ae --batch-size "$b" --epochs 5 --modes scan,step
+done

@@ -1,0 +1,38 @@
+import os
+
+import numpy as np
+import pytest
+
+import jaxae
+
+DATA_DIR = os.environ.get("JAXAE_DATA_DIR")  # read once: some tests unset the variable
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """$JAXAE_DATA_DIR (the shared real data). Under CI it must be set: the tests fail, not skip."""
+    path = DATA_DIR
+    if not path or not os.path.isdir(path):
+        if os.environ.get("CI"):
+            pytest.fail("JAXAE_DATA_DIR is not set or missing under CI; .ci/run must set it")
+        pytest.skip("JAXAE_DATA_DIR is not set")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mini():
+    return jaxae.data.load_mini()
+
+
+@pytest.fixture(scope="session")
+def small(mini):
+    """512 training and 256 test digits from mnist-mini: fast trainer tests."""
+    return jaxae.data.Dataset(mini.train_images[:512], mini.train_labels[:512],
+                              mini.test_images[:256], mini.test_labels[:256], "small")
+
+
+def tree_equal(a, b) -> bool:
+    import jax
+
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
