@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import ae
-
-BENCHMARKS = {"ae": ae.main}
+from benchmarks import models
 
 
 def markdown(rows: list[dict]) -> str:
@@ -25,10 +23,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="jaxae throughput benchmarks")
     parser.add_argument("--epochs", default="3")
     parser.add_argument("--batch-size", default="128")
+    parser.add_argument("--models", default=",".join(models.MODELS), help="comma list of models")
     args = parser.parse_args(argv)
     rows = []
-    for run in BENCHMARKS.values():
-        rows += run(["--epochs", args.epochs, "--batch-size", args.batch_size])
+    for name in args.models.split(","):
+        rows += models.main(["--model", name, "--epochs", args.epochs, "--batch-size", args.batch_size])
     print()
     print(markdown(rows))
 

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 for b in 128 4096; do
-  python -m benchmarks.ae --batch-size "$b" --epochs 5 --modes scan,step
+  for m in ae conv-ae vae vae-binarized; do python -m benchmarks.models --model "$m" --batch-size "$b" --epochs 5; done
 done

@@ -86,6 +86,24 @@ def make_parser() -> argparse.ArgumentParser:
         sub.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint")
         _add_dataclass_options(sub, TrainConfig, "training")
         _add_dataclass_options(sub, config_cls, f"model ({name})")
+
+    ev = commands.add_parser("eval", help="evaluate a trained run (test metrics, IS-NLL for VAEs)",
+                             description="Test metrics of a run's newest checkpoint and, for models with a "
+                             "likelihood, the importance-sampled negative log-likelihood in nats.")
+    ev.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    ev.add_argument("--k", type=int, default=5000, help="importance samples per test image (default: 5000)")
+    ev.add_argument("--chunk", type=int, default=500, help="samples drawn at once (memory; default: 500)")
+    ev.add_argument("--batch-size", type=int, default=100, help="test images at once (default: 100)")
+    ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    ev.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sa = commands.add_parser("sample", help="pictures from a trained run: prior samples, interpolation, "
+                             "latent map, denoising", description="Writes RUN/samples/*.png.")
+    sa.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    sa.add_argument("--n", type=int, default=64, help="prior samples (default: 64)")
+    sa.add_argument("--seed", type=int, default=0, help="seed of the prior samples and noise (default: 0)")
+    sa.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     return parser
 
 
@@ -102,7 +120,7 @@ def train_command(args) -> int:
     logging.getLogger("jaxae").info(
         "training %s on %s (%d train, %d test images) in %s", args.model, dataset.name,
         len(dataset.train_images), len(dataset.test_images), workdir)
-    run_config = {"model": dataclasses.asdict(model_config), "data": args.data}
+    run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": args.data}
     result = fit(make_task(model_config), dataset, train_config, workdir, resume=args.resume, run_config=run_config)
     if result.history:
         last = result.history[-1]
@@ -111,6 +129,31 @@ def train_command(args) -> int:
               f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode); run folder: {workdir}")
     else:
         print(f"nothing to train: {workdir} already has {train_config.epochs} epochs; raise --epochs to go on")
+    return 0
+
+
+def eval_command(args) -> int:
+    import json
+
+    from jaxae.runs import load_run
+    from jaxae.tools import evaluate_run
+
+    run = load_run(args.run, args.data_dir)
+    result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress)
+    print(json.dumps(result))
+    if "is_nll" in result:
+        print(f"{run.model} epoch {run.epoch}: test -ELBO {result['test_neg_elbo']:.2f} nats, "
+              f"IS-NLL (k={args.k}) {result['is_nll']:.2f} ± {result['is_nll_stderr']:.2f} nats "
+              f"over {result['n_test']} test images")
+    return 0
+
+
+def sample_command(args) -> int:
+    from jaxae.runs import load_run
+    from jaxae.tools import sample_run
+
+    for path in sample_run(load_run(args.run, args.data_dir), args.n, args.seed):
+        print(path)
     return 0
 
 
@@ -128,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return train_command(args)
+        if args.command == "eval":
+            return eval_command(args)
+        if args.command == "sample":
+            return sample_command(args)
     except JaxaeError as e:
         print(f"jaxae: error: {e}", file=sys.stderr)
         return 2

@@ -51,3 +51,36 @@ def from_loss(loss_fn: Callable[[jax.Array, Params, Batch], tuple[jax.Array, Met
         return grads, state, {"loss": loss, **metrics}
 
     return Estimator(init, estimate)
+
+
+def adam(learning_rate: float, weight_decay: float = 0.0) -> optax.GradientTransformation:
+    """torch.optim.Adam(lr, weight_decay): L2 added to the gradient before Adam (not AdamW)."""
+    if weight_decay:
+        return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(learning_rate))
+    return optax.adam(learning_rate)
+
+
+class StepCount(NamedTuple):
+    """Estimator state of `from_scheduled_loss`: optimizer steps taken so far."""
+
+    count: jax.Array
+
+
+def from_scheduled_loss(loss_fn: Callable[[jax.Array, Params, Batch, jax.Array], tuple[jax.Array, Metrics]]) -> Estimator:
+    """Like `from_loss` for a loss that depends on the step (KL warm-up, annealing).
+
+    Args:
+      loss_fn: `loss_fn(key, params, batch, step) -> (loss, metrics)`, step a () int32 array counting
+        earlier calls (kept in the estimator state, so it is checkpointed and resumes exactly).
+    """
+
+    def init(key, params):
+        del key, params
+        return StepCount(jax.numpy.zeros((), jax.numpy.int32))
+
+    def estimate(key, params, batch, state):
+        grad_fn = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)
+        (loss, metrics), grads = grad_fn(key, params, batch, state.count)
+        return grads, StepCount(state.count + 1), {"loss": loss, **metrics}
+
+    return Estimator(init, estimate)

@@ -29,6 +29,29 @@ def save_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, pat
     grid(both, columns).save(path)
 
 
+def save_grid(images: np.ndarray, path: str, columns: int = 8) -> None:
+    """Saves (n, h, w) float images in [0, 1] as one grid picture."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    grid(images, columns).save(path)
+
+
+def save_latent_map(codes: np.ndarray, labels: np.ndarray, path: str, title: str = "") -> None:
+    """Scatter of (n, 2) codes coloured by integer label, with a legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+    ax.legend(*points.legend_elements(), title="label", loc="best", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def save_curves(history: list[dict], path: str) -> None:
     """Plots train_loss and test_* metrics per epoch from metrics.jsonl records."""
     import matplotlib

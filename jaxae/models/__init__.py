@@ -1,9 +1,16 @@
 """Models. MODELS maps a command-line name to (config class, task factory)."""
-from jaxae.models import autoencoder
-from jaxae.models.autoencoder import AEConfig, Autoencoder
+from jaxae.models import autoencoder, conv_autoencoder, vae
+from jaxae.models.autoencoder import AEConfig, Autoencoder, DAEConfig
+from jaxae.models.conv_autoencoder import ConvAEConfig
+from jaxae.models.vae import IWAEConfig, VAEConfig
 
 MODELS = {
     "ae": (AEConfig, autoencoder.task),
+    "dae": (DAEConfig, autoencoder.task),
+    "conv-ae": (ConvAEConfig, conv_autoencoder.task),
+    "vae": (VAEConfig, vae.task),
+    "iwae": (IWAEConfig, vae.task),
 }
 
-__all__ = ["AEConfig", "Autoencoder", "MODELS", "autoencoder"]
+__all__ = ["AEConfig", "Autoencoder", "ConvAEConfig", "DAEConfig", "IWAEConfig", "MODELS", "VAEConfig",
+           "autoencoder", "conv_autoencoder", "vae"]

@@ -1,4 +1,5 @@
 """Flax Linen building blocks."""
+from jaxae.nn.conv import ConvStack, parse_spec
 from jaxae.nn.mlp import MLP
 
-__all__ = ["MLP"]
+__all__ = ["ConvStack", "MLP", "parse_spec"]

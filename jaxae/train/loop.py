@@ -34,8 +34,9 @@ class FitResult(NamedTuple):
     history: list
 
 
-def choose_mode(mode: str, images: np.ndarray) -> str:
-    """Resolves "auto" to the backend's measured default, or "stream" for data too big for the device."""
+def choose_mode(mode: str, images: np.ndarray, preferred: dict | None = None) -> str:
+    """Resolves "auto": "stream" for data too big for the device, else the model's measured-faster
+    mode for the backend (`preferred`, from Task.modes), else the backend's DEFAULT_MODE."""
     if mode != "auto":
         return mode
     device = jax.devices()[0]
@@ -43,7 +44,7 @@ def choose_mode(mode: str, images: np.ndarray) -> str:
     limit = (stats or {}).get("bytes_limit")
     if limit and images.nbytes > limit // 2:
         return "stream"
-    return DEFAULT_MODE.get(device.platform, "scan")
+    return (preferred or {}).get(device.platform) or DEFAULT_MODE.get(device.platform, "scan")
 
 
 def fit(
@@ -72,10 +73,12 @@ def fit(
       TrainingDiverged: a loss or gradient became NaN/inf (checkpoints are kept).
       CheckpointError, ConfigError: see RunDir.prepare.
     """
+    if task.validate:
+        task.validate(data)
     n_train = data.train_images.shape[0]
     if config.batch_size > n_train:
         raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
-    mode = choose_mode(config.mode, data.train_images)
+    mode = choose_mode(config.mode, data.train_images, task.modes)
     steps_per_epoch = n_train // config.batch_size
     run = RunDir(workdir) if workdir else None
     ckpt = Checkpointer(run.checkpoints, config.keep) if run else None

@@ -28,6 +28,24 @@ class TrainState(NamedTuple):
     key: jax.Array
 
 
+class Codec(NamedTuple):
+    """Optional latent-space access for tools (sampling, interpolation, latent maps).
+
+    Attributes:
+      latent: the code size.
+      encode: `encode(params, x) -> (n, latent)` float32 code (the mean for a VAE), x (n, h, w) in [0, 1].
+      decode: `decode(params, z) -> (n, n_features)` float32 images in [0, 1] (means for a VAE).
+      prior: True when codes drawn from N(0, I) decode to samples of the model (a VAE).
+      corrupt: for denoising models, `corrupt(key, x) -> x_noisy` in [0, 1]; else None.
+    """
+
+    latent: int
+    encode: Callable
+    decode: Callable
+    prior: bool = False
+    corrupt: Callable | None = None
+
+
 class Task(NamedTuple):
     """What the trainer needs to train one model; each model module builds one.
 
@@ -40,6 +58,14 @@ class Task(NamedTuple):
       evaluate: `evaluate(key, params, batch) -> {name: (batch,) float32}`, per-example metrics.
       reconstruct: optional `reconstruct(params, batch) -> (batch, h, w) float32 in [0, 1]` for the
         per-epoch picture.
+      codec: optional Codec for tools that work in the latent space.
+      log_weights: optional `log_weights(key, params, x, k) -> (k, batch)` importance log-weights
+        log p(x, z_i) - log q(z_i | x), z_i ~ q(z | x), for likelihood estimates (jaxae.evaluate).
+      modes: the measured-faster training mode per platform for this model, overriding the trainer's
+        DEFAULT_MODE when --mode auto (e.g. {"cpu": "step"} for models whose convolutions XLA:CPU runs
+        slower inside a scan).
+      validate: optional `validate(dataset)`, raising a jaxae error when the data does not suit the
+        model (wrong image size, non-binary pixels for a Bernoulli likelihood, ...).
     """
 
     name: str
@@ -49,6 +75,10 @@ class Task(NamedTuple):
     preprocess: Callable
     evaluate: Callable
     reconstruct: Callable | None = None
+    codec: Codec | None = None
+    log_weights: Callable | None = None
+    modes: dict | None = None
+    validate: Callable | None = None
 
 
 def init_state(task: Task, seed: int, example_raw: jax.Array) -> TrainState:

@@ -39,7 +39,7 @@ def train_step(task: Task, state: TrainState, raw: jax.Array) -> tuple[TrainStat
     grads, est_state, metrics = task.estimator.estimate(k_est, state.params, batch, state.est_state)
     updates, opt_state = task.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads))
+    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
     metrics["finite"] = _finite(metrics)
     new = TrainState(state.step + 1, params, opt_state, est_state, state.key)
     return new, metrics
@@ -75,26 +75,29 @@ def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, 
     return train_step(task, state, images[batch_indices(perm, i, batch_size)])
 
 
+def eval_inputs(task: Task, key: jax.Array, images: jax.Array) -> jax.Array:
+    """The preprocessed test set: one transform of all images with a key fixed by the run's root key,
+    so a stochastic binarization of the test digits is the same every epoch and in `jaxae eval`."""
+    return task.preprocess(jax.random.fold_in(eval_key(key), 0), images)
+
+
 def evaluate(task: Task, batch_size: int, state: TrainState, images: jax.Array) -> dict:
     """Mean per-example metrics over all of `images` (padded to whole batches, padding masked)."""
     n = images.shape[0]
     steps = -(-n // batch_size)
     pad = steps * batch_size - n
-    padded = jnp.concatenate([images, jnp.zeros((pad,) + images.shape[1:], images.dtype)]) if pad else images
+    x = eval_inputs(task, state.key, images)
+    x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
     mask = (jnp.arange(steps * batch_size) < n).astype(jnp.float32).reshape(steps, batch_size)
-    key = eval_key(state.key)
+    key = jax.random.fold_in(eval_key(state.key), 1)
 
     def body(totals, i):
-        raw = jax.lax.dynamic_slice_in_dim(padded, i * batch_size, batch_size)
-        k = jax.random.fold_in(key, i)
-        k_pre, k_eval = jax.random.split(k)
-        per_example = task.evaluate(k_eval, state.params, task.preprocess(k_pre, raw))
+        batch = jax.lax.dynamic_slice_in_dim(x, i * batch_size, batch_size)
+        per_example = task.evaluate(jax.random.fold_in(key, i), state.params, batch)
         sums = {name: jnp.sum(v * mask[i]) for name, v in per_example.items()}
         return jax.tree.map(jnp.add, totals, sums), None
 
-    shapes = jax.eval_shape(
-        lambda: task.evaluate(key, state.params, task.preprocess(key, padded[:batch_size]))
-    )
+    shapes = jax.eval_shape(lambda: task.evaluate(key, state.params, x[:batch_size]))
     zeros = {name: jnp.zeros((), jnp.float32) for name in shapes}
     totals, _ = jax.lax.scan(body, zeros, jnp.arange(steps))
     return {name: v / n for name, v in totals.items()}

@@ -1,0 +1,50 @@
+"""Autoencoder-family throughput: jaxae (scan, step) vs the chapter's PyTorch loops, same run.
+
+    python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized [--epochs 3] [--batch-size 128]
+"""
+from __future__ import annotations
+
+import argparse
+
+from benchmarks import torch_reference as ref
+from benchmarks.common import emit, jaxae_throughput, load_data
+from jaxae.models import autoencoder, conv_autoencoder, vae
+
+# name -> (jaxae task factory, PyTorch reference or None, note)
+MODELS = {
+    "ae": (lambda: autoencoder.task(), ref.autoencoder_throughput, "chapter MLP AE, MSE on [-1,1]"),
+    "conv-ae": (lambda: conv_autoencoder.task(), ref.conv_autoencoder_throughput, "chapter conv AE"),
+    # The chapter's VAE loop trains BCE on grey pixels; the same work in jaxae is binarize=none.
+    "vae": (lambda: vae.task(vae.VAEConfig(binarize="none", allow_nonbinary=True)), ref.vae_throughput,
+            "chapter VAE 784-400-20, BCE on grey pixels (as the chapter's loop)"),
+    # jaxae's default: a fresh Bernoulli sample of every image each step (no PyTorch counterpart).
+    "vae-binarized": (lambda: vae.task(), None, "chapter VAE with dynamic binarization (jaxae default)"),
+}
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ae", choices=sorted(MODELS))
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--modes", default="scan,step", help="jaxae modes to time")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    args = parser.parse_args(argv)
+    make_task, torch_fn, note = MODELS[args.model]
+    data = load_data()
+    images = data.train_images
+    common = {"model": args.model, "data": data.name, "n": len(images), "batch": args.batch_size}
+    rows = []
+    for mode in args.modes.split(","):
+        result = jaxae_throughput(make_task(), images, args.batch_size, mode, args.epochs)
+        rows.append(emit({**common, "impl": f"jaxae-{mode}", **result, "note": note}))
+    if torch_fn and not args.no_torch:
+        torch_row = emit({**common, "impl": "torch-eager", **torch_fn(images, args.batch_size, args.epochs)})
+        for r in rows:
+            emit({**common, "ratio": f"{r['impl']}/torch-eager", "value": r["samples_per_s"] / torch_row["samples_per_s"]})
+        rows.append(torch_row)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""What `jaxae eval` and `jaxae sample` do, as functions of a loaded Run."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxae import viz
+from jaxae.errors import ConfigError
+from jaxae.evaluate import dataset_nll
+from jaxae.runs import Run
+from jaxae.train import steps
+
+
+def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 100, limit: int | None = None,
+                 progress: bool = True) -> dict:
+    """Test metrics of the run's model and, for models with a likelihood, the k-sample IS-NLL.
+
+    Returns:
+      A dict; written to RUN/eval.json too.
+    """
+    images = run.data.test_images[:limit] if limit else run.data.test_images
+    metrics = jax.device_get(steps.evaluate(run.task, 1000, run.state, jnp.asarray(images)))
+    result = {"run": run.path, "epoch": run.epoch, "n_test": int(len(images)),
+              **{f"test_{name}": float(v) for name, v in metrics.items()}}
+    if run.task.log_weights is not None:
+        x = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+        key = jax.random.fold_in(steps.eval_key(run.state.key), 3)
+        bar = (lambda it: tqdm(it, desc=f"IS-NLL k={k}")) if progress else None
+        nll = dataset_nll(key, run.task.log_weights, run.state.params, x, k, min(chunk, k), batch_size, bar)
+        result.update(is_nll=float(nll.mean()), is_nll_stderr=float(nll.std(ddof=1) / math.sqrt(len(nll))), k=k)
+        if "binarize" in getattr(run.config, "__dataclass_fields__", {}):
+            result["test_binarization"] = {
+                "dynamic": "each test digit binarized once by a Bernoulli draw with a key fixed by the run's seed",
+                "static": "threshold 0.5", "none": "grey pixels"}[run.config.binarize]
+    with open(os.path.join(run.path, "eval.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) -> list[str]:
+    """Writes the chapter's application pictures for the run; returns their paths.
+
+    prior.png (decoded draws from N(0, I), VAEs), interpolation.png (between pairs of test digits in
+    latent space), latent_map.png (test codes coloured by label; a PCA projection above 2-D), and
+    denoise.png (noisy | denoised | clean rows, denoising models).
+    """
+    codec = run.task.codec
+    if codec is None:
+        raise ConfigError(f"the {run.model} model has no latent space to sample from")
+    folder = folder or os.path.join(run.path, "samples")
+    key = jax.random.PRNGKey(seed)
+    params = run.state.params
+    h, w = run.data.image_shape
+    shape = lambda a: np.asarray(a).reshape(-1, h, w)  # noqa: E731
+    x = steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.test_images[:5000]))
+    labels = np.asarray(run.data.test_labels[:5000])
+    written = []
+
+    if codec.prior:
+        z = jax.random.normal(key, (n, codec.latent))
+        path = os.path.join(folder, "prior.png")
+        viz.save_grid(shape(codec.decode(params, z)), path)
+        written.append(path)
+
+    pairs = [(int(np.flatnonzero(labels == a)[0]), int(np.flatnonzero(labels == b)[0]))
+             for a, b in [(1, 7), (3, 8), (4, 9), (0, 6)] if (labels == a).any() and (labels == b).any()]
+    if pairs:
+        codes = codec.encode(params, x[np.array([i for p in pairs for i in p])])
+        t = jnp.linspace(0.0, 1.0, 10)[:, None]
+        rows = [(1 - t) * codes[2 * r] + t * codes[2 * r + 1] for r in range(len(pairs))]
+        path = os.path.join(folder, "interpolation.png")
+        viz.save_grid(shape(codec.decode(params, jnp.concatenate(rows))), path, columns=10)
+        written.append(path)
+
+    codes = np.concatenate([np.asarray(codec.encode(params, x[i : i + 1000])) for i in range(0, len(x), 1000)])
+    title = f"{run.model}: test codes (latent {codec.latent})"
+    if codes.shape[1] > 2:
+        centred = codes - codes.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        codes, title = centred @ vt[:2].T, title + ", first two principal components"
+    path = os.path.join(folder, "latent_map.png")
+    viz.save_latent_map(codes[:, :2], labels, path, title)
+    written.append(path)
+
+    if codec.corrupt is not None:
+        clean = x[:8]
+        noisy = codec.corrupt(jax.random.fold_in(key, 1), clean)
+        denoised = run.task.reconstruct(params, noisy)
+        path = os.path.join(folder, "denoise.png")
+        viz.save_grid(np.concatenate([shape(noisy), shape(denoised), shape(clean)]), path)
+        written.append(path)
+    return written
