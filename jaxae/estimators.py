@@ -84,3 +84,72 @@ def from_scheduled_loss(loss_fn: Callable[[jax.Array, Params, Batch, jax.Array],
         return grads, StepCount(state.count + 1), {"loss": loss, **metrics}
 
     return Estimator(init, estimate)
+
+
+def _cd_grads(params, v_data, v_model, visible):
+    """Gradient of mean F(v_data) - mean F(v_model) with the model samples held fixed: the negative
+    log-likelihood gradient estimate of contrastive divergence (descent sign)."""
+    from jaxae.models import rbm
+
+    def objective(p):
+        return (jax.numpy.mean(rbm.free_energy(p, v_data, visible))
+                - jax.numpy.mean(rbm.free_energy(p, jax.lax.stop_gradient(v_model), visible)))
+
+    return jax.grad(objective)(params)
+
+
+def cd(k: int = 1, visible: str = "bernoulli") -> Estimator:
+    """Contrastive divergence CD-k (Hinton 2002): chains start at the data and run k Gibbs sweeps.
+
+    Batch: (batch, n_visible) float32. Metrics: "recon_error", the mean squared difference between the
+    data and p(v | h) after one up-down pass.
+    """
+    from jaxae.errors import ConfigError
+    from jaxae.samplers import gibbs
+
+    if k < 1:
+        raise ConfigError(f"CD needs k >= 1 Gibbs steps, got k={k}")
+
+    def init(key, params):
+        del key, params
+        return optax.EmptyState()
+
+    def estimate(key, params, v, state):
+        k_init, k_run = jax.random.split(key)
+        chains = gibbs.init(k_init, params, v)
+        first, info = gibbs.kernel(jax.random.fold_in(k_run, 0), chains, params, visible)
+        final, _ = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, visible) if k > 1 else (first, None)
+        grads = _cd_grads(params, v, final.v, visible)
+        return grads, state, {"recon_error": jax.numpy.mean((v - info.p_v) ** 2)}
+
+    return Estimator(init, estimate)
+
+
+def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli") -> Estimator:
+    """Persistent contrastive divergence (Tieleman 2008): `n_chains` chains kept in the estimator state
+    (checkpointed with it) advance k Gibbs sweeps per step and give the model samples.
+
+    The chains start from Bernoulli(sigmoid(b_vis)) samples of the initial parameters.
+    """
+    from jaxae.errors import ConfigError
+    from jaxae.models import rbm
+    from jaxae.samplers import gibbs
+
+    if k < 1 or n_chains < 1:
+        raise ConfigError(f"PCD needs k >= 1 and n_chains >= 1, got k={k}, n_chains={n_chains}")
+
+    def init(key, params):
+        k_v, k_h = jax.random.split(key)
+        n_vis = params.b_vis.shape[0]
+        v = jax.random.bernoulli(k_v, jax.nn.sigmoid(params.b_vis), (n_chains, n_vis)).astype(jax.numpy.float32)
+        return gibbs.init(k_h, params, v)
+
+    def estimate(key, params, v, chains):
+        k_recon, k_run = jax.random.split(key)
+        chains, _ = gibbs.run(k_run, chains, params, k, visible)
+        grads = _cd_grads(params, v, chains.v, visible)
+        _, h = rbm.sample_hidden(k_recon, params, v)
+        recon = jax.numpy.mean((v - rbm.sample_visible(k_recon, params, h, visible)[0]) ** 2)
+        return grads, chains, {"recon_error": recon}
+
+    return Estimator(init, estimate)

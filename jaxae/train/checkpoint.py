@@ -77,7 +77,11 @@ class Checkpointer:
         """
         from jaxae.errors import CheckpointError
 
-        abstract = jax.eval_shape(lambda: target)
+        # Restore onto this process's first device, whatever topology saved it (a CPU run resumed
+        # on a GPU, or on a machine with more devices): Orbax otherwise refuses a topology change.
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                                jax.eval_shape(lambda: target))
         epochs = self.epochs()
         for epoch in reversed(epochs):
             try:

@@ -1,0 +1,208 @@
+"""Restricted Boltzmann machines as pure functions of a parameter NamedTuple.
+
+Bernoulli-Bernoulli energy (Hinton 2010, "A Practical Guide to Training RBMs", eq. 1):
+    E(v, h) = -b_vis·v - b_hid·h - v·W·h
+and free energy F(v) = -b_vis·v - sum_j softplus(b_hid_j + (v·W)_j), so p(v) = exp(-F(v)) / Z.
+Gaussian visible units (unit variance, standardised data) use E = |v - b_vis|^2 / 2 - b_hid·h - v·W·h.
+The chapter's names stay: `sample_hidden`, `sample_visible`.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxae.errors import ConfigError
+
+
+class RBMParams(NamedTuple):
+    """W: (n_visible, n_hidden) float32; b_vis: (n_visible,); b_hid: (n_hidden,)."""
+
+    W: jax.Array
+    b_vis: jax.Array
+    b_hid: jax.Array
+
+
+VISIBLE = ("bernoulli", "gaussian")
+
+
+def init(key: jax.Array, n_visible: int, n_hidden: int, data_mean: jax.Array | None = None,
+         scale: float = 0.01) -> RBMParams:
+    """W ~ N(0, scale^2), hidden biases 0, visible biases log(p / (1 - p)) of the data's pixel means
+    (the practical guide's section 8), or 0 without data.
+
+    Args:
+      key: PRNG key.
+      n_visible, n_hidden: layer sizes.
+      data_mean: (n_visible,) mean of the binary training data, or None.
+      scale: standard deviation of the initial weights.
+    """
+    if n_visible < 1 or n_hidden < 1:
+        raise ConfigError(f"an RBM needs n_visible, n_hidden >= 1, got {n_visible}, {n_hidden}")
+    W = scale * jax.random.normal(key, (n_visible, n_hidden), jnp.float32)
+    if data_mean is None:
+        b_vis = jnp.zeros((n_visible,), jnp.float32)
+    else:
+        p = jnp.clip(jnp.asarray(data_mean, jnp.float32), 1e-3, 1 - 1e-3)
+        b_vis = jnp.log(p) - jnp.log1p(-p)
+    return RBMParams(W, b_vis, jnp.zeros((n_hidden,), jnp.float32))
+
+
+def hidden_logits(params: RBMParams, v: jax.Array) -> jax.Array:
+    """(batch, n_visible) -> (batch, n_hidden) pre-sigmoid activations b_hid + v W."""
+    return v @ params.W + params.b_hid
+
+
+def visible_logits(params: RBMParams, h: jax.Array) -> jax.Array:
+    """(batch, n_hidden) -> (batch, n_visible) b_vis + h W^T (the Gaussian mean for gaussian units)."""
+    return h @ params.W.T + params.b_vis
+
+
+def sample_hidden(key: jax.Array, params: RBMParams, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """p(h=1 | v) and a Bernoulli sample of it, both (batch, n_hidden) float32."""
+    p = jax.nn.sigmoid(hidden_logits(params, v))
+    return p, jax.random.bernoulli(key, p).astype(jnp.float32)
+
+
+def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str = "bernoulli"
+                   ) -> tuple[jax.Array, jax.Array]:
+    """The mean of v | h and a sample of it, both (batch, n_visible) float32."""
+    logits = visible_logits(params, h)
+    if visible == "gaussian":
+        return logits, logits + jax.random.normal(key, logits.shape)
+    p = jax.nn.sigmoid(logits)
+    return p, jax.random.bernoulli(key, p).astype(jnp.float32)
+
+
+def energy(params: RBMParams, v: jax.Array, h: jax.Array, visible: str = "bernoulli") -> jax.Array:
+    """E(v, h) per example: v (batch, n_visible), h (batch, n_hidden) -> (batch,)."""
+    interaction = jnp.sum((v @ params.W) * h, axis=-1) + h @ params.b_hid
+    if visible == "gaussian":
+        return 0.5 * jnp.sum((v - params.b_vis) ** 2, axis=-1) - interaction
+    return -(v @ params.b_vis) - interaction
+
+
+def free_energy(params: RBMParams, v: jax.Array, visible: str = "bernoulli") -> jax.Array:
+    """F(v) = -log sum_h exp(-E(v, h)), per example: (batch, n_visible) -> (batch,)."""
+    hidden_term = jnp.sum(jax.nn.softplus(hidden_logits(params, v)), axis=-1)
+    if visible == "gaussian":
+        return 0.5 * jnp.sum((v - params.b_vis) ** 2, axis=-1) - hidden_term
+    return -(v @ params.b_vis) - hidden_term
+
+
+def all_binary(n: int) -> jax.Array:
+    """(2^n, n) float32: every binary vector of length n (n <= 24)."""
+    if n > 24:
+        raise ConfigError(f"enumerating 2^{n} states is too much; exact log Z is for layers of at most 24 units")
+    codes = jnp.arange(2**n, dtype=jnp.uint32)[:, None] >> jnp.arange(n, dtype=jnp.uint32)[None, :]
+    return (codes & 1).astype(jnp.float32)
+
+
+def exact_log_partition(params: RBMParams, chunk: int = 4096) -> jax.Array:
+    """Exact log Z of a Bernoulli-Bernoulli RBM by enumerating the smaller layer (<= 24 units).
+
+    log Z = logsumexp over h of [b_hid·h + sum_i softplus(b_vis_i + (W h)_i)] when hidden is smaller
+    (and symmetrically over v), summed in chunks of `chunk` states.
+    """
+    n_vis, n_hid = params.W.shape
+    if n_hid <= n_vis:
+        W, a, b = params.W.T, params.b_hid, params.b_vis   # enumerate h; sum out v
+    else:
+        W, a, b = params.W, params.b_vis, params.b_hid     # enumerate v; sum out h
+    n = W.shape[0]
+    states = all_binary(n)
+    pad = (-states.shape[0]) % chunk
+    states = jnp.concatenate([states, jnp.zeros((pad, n))]) if pad else states
+    valid = jnp.arange(states.shape[0]) < 2**n
+
+    def body(total, i):
+        s = jax.lax.dynamic_slice_in_dim(states, i * chunk, chunk)
+        logits = s @ a + jnp.sum(jax.nn.softplus(s @ W + b), axis=-1)
+        logits = jnp.where(jax.lax.dynamic_slice_in_dim(valid, i * chunk, chunk), logits, -jnp.inf)
+        return jnp.logaddexp(total, jax.nn.logsumexp(logits)), None
+
+    total, _ = jax.lax.scan(body, jnp.array(-jnp.inf, jnp.float32), jnp.arange(states.shape[0] // chunk))
+    return total
+
+
+# --- the trainer's Task -------------------------------------------------------------------------
+
+from dataclasses import dataclass  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RBMConfig:
+    """A Bernoulli RBM trained by CD-k or PCD with the practical guide's optimizer: SGD, learning rate
+    0.05, momentum 0.5 then 0.9, weight decay 2e-4 on W; batch 100 (set it in the training options).
+
+    Attributes:
+      n_hidden: hidden units.
+      k: Gibbs sweeps per step.
+      pcd: use persistent chains (PCD-k) instead of CD-k.
+      n_chains: persistent chains (PCD only).
+      learning_rate: SGD step size.
+      momentum: momentum for the first `momentum_switch` steps.
+      final_momentum: momentum afterwards.
+      momentum_switch: the step at which momentum changes.
+      weight_decay: L2 coefficient on W.
+      binarize: "static" (threshold 0.5) or "dynamic" (a fresh Bernoulli sample every step).
+    """
+
+    n_hidden: int = 500
+    k: int = 1
+    pcd: bool = False
+    n_chains: int = 100
+    learning_rate: float = 0.05
+    momentum: float = 0.5
+    final_momentum: float = 0.9
+    momentum_switch: int = 3000
+    weight_decay: float = 2e-4
+    binarize: str = "static"
+
+    def __post_init__(self):
+        if self.n_hidden < 1:
+            raise ConfigError(f"n_hidden must be at least 1, got {self.n_hidden}")
+        if self.k < 1:
+            raise ConfigError(f"k must be at least 1 Gibbs step, got {self.k}")
+        if self.n_chains < 1 or self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ConfigError("n_chains must be >= 1, learning_rate > 0 and weight_decay >= 0")
+        if self.binarize not in ("static", "dynamic"):
+            raise ConfigError(f"binarize must be static or dynamic, got {self.binarize!r}")
+
+
+def task(config: RBMConfig = RBMConfig()):
+    """The trainer's Task for a Bernoulli RBM (see RBMConfig)."""
+    import optax
+
+    from jaxae import estimators
+    from jaxae.data.transforms import binarize, dynamic_binarize
+    from jaxae.train.state import Task
+
+    def flat(x):
+        return x.reshape(x.shape[0], -1)
+
+    def preprocess(key, raw):
+        return flat(dynamic_binarize(key, raw) if config.binarize == "dynamic" else binarize(raw))
+
+    def init_params(key, v):
+        return init(key, v.shape[1], config.n_hidden, data_mean=jnp.mean(v, axis=0))
+
+    def evaluate(key, params, v):
+        p_h = jax.nn.sigmoid(hidden_logits(params, v))
+        p_v = jax.nn.sigmoid(visible_logits(params, p_h))
+        return {"recon_error": jnp.mean((v - p_v) ** 2, axis=-1), "free_energy": free_energy(params, v)}
+
+    def reconstruct(params, v):
+        p_h = jax.nn.sigmoid(hidden_logits(params, v))
+        side = int(round(v.shape[1] ** 0.5))
+        return jax.nn.sigmoid(visible_logits(params, p_h)).reshape(v.shape[0], side, side)
+
+    momentum = optax.piecewise_constant_schedule(config.momentum, {config.momentum_switch: config.final_momentum / config.momentum})
+    optimizer = optax.chain(
+        optax.add_decayed_weights(config.weight_decay, mask=RBMParams(True, False, False)),
+        optax.inject_hyperparams(optax.sgd)(learning_rate=config.learning_rate, momentum=momentum),
+    )
+    estimator = estimators.pcd(config.k, config.n_chains) if config.pcd else estimators.cd(config.k)
+    return Task(name="rbm", init=init_params, estimator=estimator, optimizer=optimizer, preprocess=preprocess,
+                evaluate=evaluate, reconstruct=reconstruct)

@@ -1,0 +1,119 @@
+"""RBM core checked against exact oracles on RBMs small enough to enumerate."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxae
+from jaxae import estimators
+from jaxae.errors import ConfigError
+from jaxae.models import rbm
+from jaxae.samplers import gibbs
+from tests.conftest import tree_equal
+
+
+def tiny_rbm(n_vis=6, n_hid=4, seed=0):
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return rbm.RBMParams(jax.random.normal(k1, (n_vis, n_hid)), 0.5 * jax.random.normal(k2, (n_vis,)),
+                         0.5 * jax.random.normal(k3, (n_hid,)))
+
+
+def exact_visible_distribution(params):
+    v = rbm.all_binary(params.W.shape[0])
+    return v, jnp.exp(-rbm.free_energy(params, v) - rbm.exact_log_partition(params))
+
+
+def test_exact_log_partition_matches_brute_force():
+    for n_vis, n_hid in ((6, 4), (3, 7)):
+        params = tiny_rbm(n_vis, n_hid)
+        v, h = rbm.all_binary(n_vis), rbm.all_binary(n_hid)
+        energies = jax.vmap(lambda hh: rbm.energy(params, v, jnp.broadcast_to(hh, (v.shape[0], n_hid))))(h)
+        np.testing.assert_allclose(rbm.exact_log_partition(params), jax.nn.logsumexp(-energies), rtol=1e-6)
+
+
+def test_gibbs_chains_reach_the_exact_marginals():
+    params = tiny_rbm()
+    v_all, p = exact_visible_distribution(params)
+    exact_means = p @ v_all
+    state = gibbs.init(jax.random.PRNGKey(1), params, jnp.zeros((4000, 6)))
+    state, _ = gibbs.run(jax.random.PRNGKey(2), state, params, 200)
+    empirical = np.asarray(state.v.mean(axis=0))
+    sigma = np.sqrt(exact_means * (1 - exact_means) / 4000)
+    assert np.all(np.abs(empirical - exact_means) < 4 * sigma + 1e-3)
+    # joint distribution too: total variation distance over the 64 visible states
+    index = np.asarray(state.v @ (2 ** jnp.arange(6)).astype(jnp.float32)).astype(int)
+    tv = 0.5 * np.abs(np.bincount(index, minlength=64) / 4000 - np.asarray(p)).sum()
+    assert tv < 0.06
+
+
+def test_scan_equals_python_loop():
+    params = tiny_rbm()
+    start = gibbs.init(jax.random.PRNGKey(1), params, jnp.ones((5, 6)))
+    scanned, _ = gibbs.run(jax.random.PRNGKey(3), start, params, 7)
+    state = start
+    for i in range(7):
+        state, _ = gibbs.kernel(jax.random.fold_in(jax.random.PRNGKey(3), i), state, params)
+    assert tree_equal(scanned, state)
+
+
+def exact_gradient(params, data):
+    return jax.grad(lambda p: jnp.mean(rbm.free_energy(p, data)) + rbm.exact_log_partition(p))(params)
+
+
+def cosine(a, b):
+    a, b = jnp.concatenate([x.ravel() for x in a]), jnp.concatenate([x.ravel() for x in b])
+    return float(a @ b / (jnp.linalg.norm(a) * jnp.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("name, estimator, threshold", [
+    ("cd1", estimators.cd(1), 0.8), ("cd10", estimators.cd(10), 0.9), ("pcd5", estimators.pcd(5, 2000), 0.9)])
+def test_gradient_estimates_point_along_the_exact_gradient(name, estimator, threshold):
+    params = tiny_rbm()
+    data = jax.random.bernoulli(jax.random.PRNGKey(5), 0.3, (256, 6)).astype(jnp.float32)
+    exact = exact_gradient(params, data)
+    state = estimator.init(jax.random.PRNGKey(6), params)
+    if name.startswith("pcd"):  # let the persistent chains mix first
+        state, _ = gibbs.run(jax.random.PRNGKey(7), state, params, 200)
+    grads = [estimator.estimate(jax.random.PRNGKey(100 + i), params, data, state)[0] for i in range(20)]
+    mean = jax.tree.map(lambda *g: jnp.mean(jnp.stack(g), axis=0), *grads)
+    assert cosine(mean, exact) > threshold
+
+
+def test_training_a_tiny_rbm_lowers_the_exact_nll():
+    # two prototypes with 5% bit flips: correlated pixels that visible biases alone cannot model
+    k1, k2 = jax.random.split(jax.random.PRNGKey(5))
+    prototypes = jnp.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], jnp.float32)
+    clean = prototypes[jax.random.bernoulli(k1, 0.5, (512,)).astype(int)]
+    data = jnp.abs(clean - jax.random.bernoulli(k2, 0.05, (512, 6)))
+    data = jaxae.data.from_arrays(np.asarray(data, np.float32).reshape(512, 2, 3), np.zeros(512),
+                                  np.asarray(data[:64], np.float32).reshape(64, 2, 3), np.zeros(64))
+    config = rbm.RBMConfig(n_hidden=4, k=5, pcd=True, n_chains=200, learning_rate=0.1, momentum_switch=10**9)
+    task = rbm.task(config)
+    result = jaxae.fit(task, data, jaxae.TrainConfig(epochs=20, batch_size=64, progress=False))
+    v = jnp.asarray(data.train_images.reshape(512, 6))
+
+    def nll(p):
+        return float(jnp.mean(rbm.free_energy(p, v)) + rbm.exact_log_partition(p))
+
+    start = jaxae.train.init_state(task, 0, data.train_images[:64]).params
+    assert nll(result.state.params) < nll(start) - 1.0  # nats per example
+
+
+def test_pcd_chains_round_trip_through_a_checkpoint(tmp_path, small):
+    task = rbm.task(rbm.RBMConfig(n_hidden=16, pcd=True, n_chains=32))
+    result = jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, batch_size=64, progress=False), str(tmp_path))
+    target = jaxae.train.init_state(task, 5, small.train_images[:64])
+    epoch, restored = jaxae.train.Checkpointer(str(tmp_path / "checkpoints")).restore_latest(target)
+    assert epoch == 1 and isinstance(restored.est_state, gibbs.GibbsState)
+    assert tree_equal(restored, result.state)
+
+
+@pytest.mark.parametrize("kw", [{"k": 0}, {"n_hidden": 0}, {"binarize": "none"}, {"learning_rate": -1.0}])
+def test_bad_rbm_config(kw):
+    with pytest.raises(ConfigError):
+        rbm.RBMConfig(**kw)
+
+
+def test_cd_with_zero_steps_is_refused():
+    with pytest.raises(ConfigError, match="k >= 1"):
+        estimators.cd(0)
