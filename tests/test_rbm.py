@@ -117,3 +117,14 @@ def test_bad_rbm_config(kw):
 def test_cd_with_zero_steps_is_refused():
     with pytest.raises(ConfigError, match="k >= 1"):
         estimators.cd(0)
+
+
+def test_ais_log_partition_within_005_nats_of_exact():
+    from jaxae.samplers import ais
+
+    params = tiny_rbm(12, 8, seed=3)
+    data = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (500, 12)).astype(jnp.float32)
+    result = ais.log_partition(jax.random.PRNGKey(2), params, ais.base_rate_biases(data), 100, 14_500)
+    exact = float(rbm.exact_log_partition(params))
+    assert abs(float(result.log_z) - exact) < 0.05
+    assert float(result.log_z_std) < 0.05
