@@ -47,32 +47,9 @@ def autoencoder_throughput(images: np.ndarray, batch_size: int, epochs: int, com
     torch.manual_seed(0)
     data = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 127.5 - 1.0).to(device)
     model = chapter_autoencoder().to(device)
-    criterion = torch.nn.MSELoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-5)
+    mse = torch.nn.MSELoss()
     step_model = torch.compile(model) if compile else model
-    steps = len(data) // batch_size
-
-    def epoch():
-        perm = torch.randperm(len(data), device=device)
-        for i in range(steps):
-            image = data[perm[i * batch_size : (i + 1) * batch_size]]
-            output = step_model(image)
-            loss = criterion(output, image)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        return loss.item()
-
-    t0 = time.perf_counter()
-    epoch()
-    warmup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        epoch()
-    _sync(device)
-    epoch_s = (time.perf_counter() - t0) / epochs
-    return {"samples_per_s": steps * batch_size / epoch_s, "epoch_s": epoch_s, "first_epoch_s": warmup,
-            "torch": torch.__version__, "torch_device": device}
+    return _loop(step_model, lambda m, x: mse(m(x), x), data, batch_size, epochs, 1e-4, 1e-5, device)
 
 
 def chapter_conv_autoencoder():

@@ -124,8 +124,10 @@ def train_command(args) -> int:
     result = fit(make_task(model_config), dataset, train_config, workdir, resume=args.resume, run_config=run_config)
     if result.history:
         last = result.history[-1]
-        tests = ", ".join(f"{k}={v:.5g}" for k, v in last.items() if k.startswith("test_"))
-        print(f"epoch {last['epoch']}: train_loss={last.get('train_loss', float('nan')):.5g}, {tests}; "
+        shown = [k for k in ("train_loss", "train_recon_error") if k in last]
+        shown += [k for k in last if k.startswith("test_")]
+        values = ", ".join(f"{k}={last[k]:.5g}" for k in shown)
+        print(f"epoch {last['epoch']}: {values}; "
               f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode); run folder: {workdir}")
     else:
         print(f"nothing to train: {workdir} already has {train_config.epochs} epochs; raise --epochs to go on")

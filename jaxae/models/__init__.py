@@ -1,5 +1,5 @@
 """Models. MODELS maps a command-line name to (config class, task factory)."""
-from jaxae.models import autoencoder, conv_autoencoder, vae
+from jaxae.models import autoencoder, conv_autoencoder, rbm, vae
 from jaxae.models.autoencoder import AEConfig, Autoencoder, DAEConfig
 from jaxae.models.conv_autoencoder import ConvAEConfig
 from jaxae.models.vae import IWAEConfig, VAEConfig
@@ -10,7 +10,8 @@ MODELS = {
     "conv-ae": (ConvAEConfig, conv_autoencoder.task),
     "vae": (VAEConfig, vae.task),
     "iwae": (IWAEConfig, vae.task),
+    "rbm": (rbm.RBMConfig, rbm.task),
 }
 
 __all__ = ["AEConfig", "Autoencoder", "ConvAEConfig", "DAEConfig", "IWAEConfig", "MODELS", "VAEConfig",
-           "autoencoder", "conv_autoencoder", "vae"]
+           "autoencoder", "conv_autoencoder", "rbm", "vae"]

@@ -20,7 +20,33 @@ PIXELS = ("symmetric", "unit")
 
 
 @dataclass(frozen=True)
-class AEConfig:
+class ReconstructionConfig:
+    """Options every reconstruction autoencoder shares (the subclasses document them).
+
+    Attributes:
+      learning_rate: Adam step size.
+      weight_decay: L2 coefficient added to the gradient before Adam (torch.optim.Adam's weight_decay).
+      pixels: "symmetric" ([-1, 1], Tanh output) or "unit" ([0, 1], sigmoid output).
+      noise: input corruption for a denoising autoencoder: none, gaussian, masking, salt-and-pepper.
+      noise_level: the noise's sigma (gaussian) or fraction of pixels (masking, salt-and-pepper).
+    """
+
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-5
+    pixels: str = "symmetric"
+    noise: str = "none"
+    noise_level: float = 0.3
+
+    def __post_init__(self):
+        if self.pixels not in PIXELS:
+            raise ConfigError(f"pixels must be 'symmetric' or 'unit', got {self.pixels!r}")
+        if self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ConfigError("learning_rate must be > 0 and weight_decay >= 0")
+        corruption(self.noise, self.noise_level)  # raises on a bad noise or level
+
+
+@dataclass(frozen=True)
+class AEConfig(ReconstructionConfig):
     """The chapter's standard autoencoder: 784-128-64-12-3, ReLU, linear code, Tanh output, MSE on
     [-1, 1] pixels, Adam lr 1e-4 with (L2, PyTorch-style) weight decay 1e-5.
 
@@ -36,17 +62,12 @@ class AEConfig:
 
     hidden: Sequence[int] = (128, 64, 12)
     latent: int = 3
-    learning_rate: float = 1e-4
-    weight_decay: float = 1e-5
-    pixels: str = "symmetric"
-    noise: str = "none"
-    noise_level: float = 0.3
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.latent < 1 or any(h < 1 for h in self.hidden):
             raise ConfigError(f"layer widths must be positive, got hidden={self.hidden} latent={self.latent}")
-        check_common(self)
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
@@ -71,15 +92,6 @@ class DAEConfig(AEConfig):
     pixels: str = "unit"
     noise: str = "masking"
     noise_level: float = 0.3
-
-
-def check_common(config) -> None:
-    """Validates the fields every reconstruction config shares."""
-    if config.pixels not in PIXELS:
-        raise ConfigError(f"pixels must be 'symmetric' or 'unit', got {config.pixels!r}")
-    if config.learning_rate <= 0 or config.weight_decay < 0:
-        raise ConfigError("learning_rate must be > 0 and weight_decay >= 0")
-    corruption(config.noise, config.noise_level)  # raises on a bad noise or level
 
 
 class Autoencoder(nn.Module):

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxae.errors import ConfigError, DataError
-from jaxae.models.autoencoder import check_common, reconstruction_task
+from jaxae.models.autoencoder import ReconstructionConfig, reconstruction_task
 from jaxae.nn.conv import ConvStack, output_shape, parse_spec
 from jaxae.train.state import Task
 
@@ -17,7 +17,7 @@ CHAPTER_DECODER = "t16k3s2,t8k5s3p1,t1k2s2p1"
 
 
 @dataclass(frozen=True)
-class ConvAEConfig:
+class ConvAEConfig(ReconstructionConfig):
     """The chapter's convolutional autoencoder: Conv(1→16,3,s3,p1) ReLU MaxPool(2,2) Conv(16→8,3,s2,p1)
     ReLU MaxPool(2,1) | ConvT(8→16,3,s2) ReLU ConvT(16→8,5,s3,p1) ReLU ConvT(8→1,2,s2,p1) Tanh; MSE on
     [-1, 1] pixels, Adam lr 1e-4, weight decay 1e-5. 28×28 in, 28×28 out.
@@ -34,18 +34,13 @@ class ConvAEConfig:
 
     encoder: str = CHAPTER_ENCODER
     decoder: str = CHAPTER_DECODER
-    learning_rate: float = 1e-4
-    weight_decay: float = 1e-5
-    pixels: str = "symmetric"
-    noise: str = "none"
-    noise_level: float = 0.3
 
     def __post_init__(self):
-        encoder, decoder = parse_spec(self.encoder), parse_spec(self.decoder)
+        parse_spec(self.encoder)
+        decoder = parse_spec(self.decoder)
         if decoder[-1].kind == "pool" or decoder[-1].features != 1:
             raise ConfigError(f"the decoder must end with a 1-channel conv layer, got {self.decoder!r}")
-        check_common(self)
-        del encoder
+        super().__post_init__()
 
 
 class ConvAutoencoder(nn.Module):
