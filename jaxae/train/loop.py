@@ -21,7 +21,7 @@ from jaxae.train.state import Task, TrainState, init_state
 
 log = logging.getLogger("jaxae")
 
-# Measured with `python -m benchmarks.ae` (see benchmarks/README.md): on the 2-core CPU the
+# Measured with `python -m benchmarks` (see benchmarks/README.md): on the 2-core CPU the
 # one scan per epoch beat the per-step mode (85k vs 67k samples/s for the AE on full MNIST).
 DEFAULT_MODE = {"cpu": "scan", "gpu": "scan", "tpu": "scan"}
 N_PICTURE = 16
