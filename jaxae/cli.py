@@ -180,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     except JaxaeError as e:
         print(f"jaxae: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # unwritable run folder, full disk, ...: the OS's own words are clear
+        print(f"jaxae: error: {e.strerror or e}: {e.filename or ''}; choose another --workdir or free "
+              "the disk", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("jaxae: interrupted; resume with --resume", file=sys.stderr)
         return 130

@@ -64,6 +64,14 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, monkeypatch, args, 
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
 
 
+def test_workdir_that_is_a_file(tmp_path, capsys):
+    path = tmp_path / "a-file"
+    path.write_text("keep me")
+    assert main(["train", "ae", "--workdir", str(path), *FAST]) == 2
+    assert "is a file; choose a folder" in capsys.readouterr().err
+    assert path.read_text() == "keep me"
+
+
 def test_bad_option_value_exits_nonzero(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "ae", "--epochs", "ten"])

@@ -81,9 +81,9 @@ def fit(
     mode = choose_mode(config.mode, data.train_images, task.modes)
     steps_per_epoch = n_train // config.batch_size
     run = RunDir(workdir) if workdir else None
-    ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
     if run:
         run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume)
+    ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
 
     state = init_state(task, config.seed, data.train_images[: config.batch_size])
     start = 0
