@@ -57,7 +57,8 @@ def _typed(kind, text, flag):
     try:
         return _parse_value(kind, text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{flag} expects {getattr(kind, '__name__', 'a comma list')}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"{flag} expects {getattr(kind, '__name__', 'a comma list')}, got {text!r}") from None
 
 
 def _build(cls, args):

@@ -8,6 +8,7 @@ The chapter's names stay: `sample_hidden`, `sample_visible`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -127,8 +128,6 @@ def exact_log_partition(params: RBMParams, chunk: int = 4096) -> jax.Array:
 
 
 # --- the trainer's Task -------------------------------------------------------------------------
-
-from dataclasses import dataclass  # noqa: E402
 
 
 @dataclass(frozen=True)
