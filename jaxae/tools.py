@@ -13,7 +13,9 @@ from tqdm.auto import tqdm
 from jaxae import viz
 from jaxae.errors import ConfigError
 from jaxae.evaluate import dataset_nll
+from jaxae.models.rbm import RBMParams
 from jaxae.runs import Run
+from jaxae.samplers import gibbs
 from jaxae.train import steps
 
 
@@ -50,6 +52,8 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
     latent space), latent_map.png (test codes coloured by label; a PCA projection above 2-D), and
     denoise.png (noisy | denoised | clean rows, denoising models).
     """
+    if isinstance(run.state.params, RBMParams):
+        return sample_rbm(run, n, seed, folder)
     codec = run.task.codec
     if codec is None:
         raise ConfigError(f"the {run.model} model has no latent space to sample from")
@@ -96,3 +100,22 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
         viz.save_grid(np.concatenate([shape(noisy), shape(denoised), shape(clean)]), path)
         written.append(path)
     return written
+
+
+def sample_rbm(run: Run, n: int = 64, seed: int = 0, folder: str | None = None, sweeps: int = 1000) -> list[str]:
+    """filters.png (the first 100 columns of W as images, each scaled to [0, 1]) and samples.png
+    (p(v | h) after `sweeps` Gibbs sweeps of n chains started from random pixels)."""
+    folder = folder or os.path.join(run.path, "samples")
+    params = run.state.params
+    h, w = run.data.image_shape
+    filters = np.asarray(params.W.T[:100])
+    low, high = filters.min(axis=1, keepdims=True), filters.max(axis=1, keepdims=True)
+    filters = (filters - low) / np.maximum(high - low, 1e-8)
+    paths = [os.path.join(folder, "filters.png"), os.path.join(folder, "samples.png")]
+    viz.save_grid(filters.reshape(-1, h, w), paths[0], columns=10)
+    key = jax.random.PRNGKey(seed)
+    v0 = jax.random.bernoulli(key, 0.5, (n, h * w)).astype(jnp.float32)
+    run_chain = jax.jit(gibbs.run, static_argnums=3)
+    _, info = run_chain(jax.random.fold_in(key, 1), gibbs.init(key, params, v0), params, sweeps)
+    viz.save_grid(np.asarray(info.p_v).reshape(-1, h, w), paths[1])
+    return paths

@@ -129,3 +129,16 @@ def test_ais_log_partition_within_005_nats_of_exact():
     exact = float(rbm.exact_log_partition(params))
     assert abs(float(result.log_z) - exact) < 0.05
     assert float(result.log_z_std) < 0.05
+
+
+def test_rbm_cli_train_and_pictures(tmp_path, capsys):
+    import os
+
+    from jaxae.cli import main
+
+    run = str(tmp_path / "rbm")
+    assert main(["train", "rbm", "--epochs", "1", "--batch-size", "100", "--n-hidden", "25", "--pcd",
+                 "--workdir", run, "--no-progress"]) == 0
+    assert "train_recon_error=" in capsys.readouterr().out
+    assert main(["sample", "--run", run]) == 0
+    assert sorted(os.listdir(tmp_path / "rbm" / "samples")) == ["filters.png", "samples.png"]
