@@ -142,3 +142,18 @@ def test_rbm_cli_train_and_pictures(tmp_path, capsys):
     assert "train_recon_error=" in capsys.readouterr().out
     assert main(["sample", "--run", run]) == 0
     assert sorted(os.listdir(tmp_path / "rbm" / "samples")) == ["filters.png", "samples.png"]
+
+
+def test_pseudo_likelihood_is_the_exact_conditional():
+    params = tiny_rbm()
+    v = jax.random.bernoulli(jax.random.PRNGKey(4), 0.5, (32, 6)).astype(jnp.float32)
+    key = jax.random.PRNGKey(9)
+    pl = rbm.pseudo_log_likelihood(key, params, v)
+    i = jax.random.randint(key, (32,), 0, 6)
+    v_all, p = exact_visible_distribution(params)
+    index = lambda x: int(np.asarray(x) @ (2 ** np.arange(6)))  # noqa: E731
+    for n in range(32):
+        other = np.asarray(v[n]).copy()
+        other[int(i[n])] = 1 - other[int(i[n])]
+        exact = np.log(p[index(v[n])] / (p[index(v[n])] + p[index(other)]))
+        assert float(pl[n]) == pytest.approx(float(exact), abs=1e-5)

@@ -92,6 +92,18 @@ def free_energy(params: RBMParams, v: jax.Array, visible: str = "bernoulli") -> 
     return -(v @ params.b_vis) - hidden_term
 
 
+def pseudo_log_likelihood(key: jax.Array, params: RBMParams, v: jax.Array) -> jax.Array:
+    """Stochastic pseudo-log-likelihood per pixel: log p(v_i | v_-i) = log sigmoid(F(v~) - F(v)) for
+    one random pixel i per example (v~ is v with pixel i flipped). (batch,) float32.
+
+    Normalised per dimension: scikit-learn's BernoulliRBM.score_samples multiplies this by
+    n_features (their issue #23179); multiply by n_visible for that scale.
+    """
+    i = jax.random.randint(key, (v.shape[0],), 0, v.shape[1])
+    flipped = v.at[jnp.arange(v.shape[0]), i].set(1.0 - v[jnp.arange(v.shape[0]), i])
+    return jax.nn.log_sigmoid(free_energy(params, flipped) - free_energy(params, v))
+
+
 def all_binary(n: int) -> jax.Array:
     """(2^n, n) float32: every binary vector of length n (n <= 24)."""
     if n > 24:
@@ -190,7 +202,8 @@ def task(config: RBMConfig = RBMConfig()):
     def evaluate(key, params, v):
         p_h = jax.nn.sigmoid(hidden_logits(params, v))
         p_v = jax.nn.sigmoid(visible_logits(params, p_h))
-        return {"recon_error": jnp.mean((v - p_v) ** 2, axis=-1), "free_energy": free_energy(params, v)}
+        return {"recon_error": jnp.mean((v - p_v) ** 2, axis=-1), "free_energy": free_energy(params, v),
+                "pseudo_ll": pseudo_log_likelihood(key, params, v)}
 
     def reconstruct(params, v):
         p_h = jax.nn.sigmoid(hidden_logits(params, v))
