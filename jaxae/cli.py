@@ -98,6 +98,9 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
     ev.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument("--ais", action="store_true", help="RBMs: AIS estimate of log Z and the test log-likelihood")
+    ev.add_argument("--ais-chains", type=int, default=100, help="AIS chains (default: 100)")
+    ev.add_argument("--ais-temperatures", type=int, default=14_500, help="AIS temperatures (default: 14500)")
 
     sa = commands.add_parser("sample", help="pictures from a trained run: prior samples, interpolation, "
                              "latent map, denoising", description="Writes RUN/samples/*.png.")
@@ -142,8 +145,13 @@ def eval_command(args) -> int:
     from jaxae.tools import evaluate_run
 
     run = load_run(args.run, args.data_dir)
-    result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress)
+    result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress,
+                          ais_chains=args.ais_chains if args.ais else 0, ais_temperatures=args.ais_temperatures)
     print(json.dumps(result))
+    if "ais_log_z" in result:
+        exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
+        print(f"{run.model} epoch {run.epoch}: AIS log Z {result['ais_log_z']:.2f} ± {result['ais_log_z_stderr']:.2f}"
+              f"{exact}, test log-likelihood {result['test_log_likelihood']:.2f} nats over {result['n_test']} test images")
     if "is_nll" in result:
         print(f"{run.model} epoch {run.epoch}: test -ELBO {result['test_neg_elbo']:.2f} nats, "
               f"IS-NLL (k={args.k}) {result['is_nll']:.2f} ± {result['is_nll_stderr']:.2f} nats "

@@ -20,8 +20,9 @@ from jaxae.train import steps
 
 
 def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 100, limit: int | None = None,
-                 progress: bool = True) -> dict:
-    """Test metrics of the run's model and, for models with a likelihood, the k-sample IS-NLL.
+                 progress: bool = True, ais_chains: int = 0, ais_temperatures: int = 14_500) -> dict:
+    """Test metrics of the run's model and, for models with a likelihood, the k-sample IS-NLL; for
+    RBMs with `ais_chains` > 0, the AIS estimate of log Z and the test log-likelihood.
 
     Returns:
       A dict; written to RUN/eval.json too.
@@ -40,6 +41,8 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
             result["test_binarization"] = {
                 "dynamic": "each test digit binarized once by a Bernoulli draw with a key fixed by the run's seed",
                 "static": "threshold 0.5", "none": "grey pixels"}[run.config.binarize]
+    if isinstance(run.state.params, RBMParams) and ais_chains:
+        result.update(rbm_likelihood(run, images, ais_chains, ais_temperatures))
     with open(os.path.join(run.path, "eval.json"), "w") as f:
         json.dump(result, f, indent=2)
     return result
@@ -119,3 +122,25 @@ def sample_rbm(run: Run, n: int = 64, seed: int = 0, folder: str | None = None, 
     _, info = run_chain(jax.random.fold_in(key, 1), gibbs.init(key, params, v0), params, sweeps)
     viz.save_grid(np.asarray(info.p_v).reshape(-1, h, w), paths[1])
     return paths
+
+
+def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int) -> dict:
+    """AIS log Z (base rate from the binarized training data) and the mean test log-likelihood
+    -F(v) - log Z; with at most 24 units in one layer, also the exact log Z."""
+    from jaxae.models import rbm
+    from jaxae.samplers import ais
+
+    params = run.state.params
+    train = steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.train_images))
+    test = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+    key = jax.random.fold_in(steps.eval_key(run.state.key), 4)
+    estimate = jax.jit(ais.log_partition, static_argnums=(3, 4))(
+        key, params, ais.base_rate_biases(train), chains, temperatures)
+    mean_free_energy = float(jnp.mean(rbm.free_energy(params, test)))
+    out = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
+           "ais_chains": chains, "ais_temperatures": temperatures,
+           "test_log_likelihood": -mean_free_energy - float(estimate.log_z)}
+    if min(params.W.shape) <= 24:
+        out["exact_log_z"] = float(rbm.exact_log_partition(params))
+        out["test_log_likelihood_exact"] = -mean_free_energy - out["exact_log_z"]
+    return out

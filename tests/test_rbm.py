@@ -157,3 +157,16 @@ def test_pseudo_likelihood_is_the_exact_conditional():
         other[int(i[n])] = 1 - other[int(i[n])]
         exact = np.log(p[index(v[n])] / (p[index(v[n])] + p[index(other)]))
         assert float(pl[n]) == pytest.approx(float(exact), abs=1e-5)
+
+
+def test_ais_matches_exact_log_z_on_a_trained_784_20_rbm(mini):
+    from jaxae.samplers import ais
+
+    task = rbm.task(rbm.RBMConfig(n_hidden=20))
+    result = jaxae.fit(task, mini, jaxae.TrainConfig(epochs=2, batch_size=100, progress=False))
+    params = result.state.params
+    train = task.preprocess(jax.random.PRNGKey(0), jnp.asarray(mini.train_images))
+    estimate = jax.jit(ais.log_partition, static_argnums=(3, 4))(
+        jax.random.PRNGKey(1), params, ais.base_rate_biases(train), 100, 14_500)
+    exact = float(rbm.exact_log_partition(params))  # 2^20 hidden states
+    assert abs(float(estimate.log_z) - exact) < 0.1
