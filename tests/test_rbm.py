@@ -170,3 +170,36 @@ def test_ais_matches_exact_log_z_on_a_trained_784_20_rbm(mini):
         jax.random.PRNGKey(1), params, ais.base_rate_biases(train), 100, 14_500)
     exact = float(rbm.exact_log_partition(params))  # 2^20 hidden states
     assert abs(float(estimate.log_z) - exact) < 0.1
+
+
+def test_softmax_conditional_is_exact():
+    """p(v | h) for 2 groups of K=3 softmax units against enumeration of the 9 one-hot states."""
+    params = tiny_rbm(6, 4, seed=2)
+    h = jax.random.bernoulli(jax.random.PRNGKey(3), 0.5, (1, 4)).astype(jnp.float32)
+    mean, sample = rbm.sample_visible(jax.random.PRNGKey(4), params, h, "softmax:3")
+    states = jnp.array([np.concatenate([np.eye(3)[a], np.eye(3)[b]]) for a in range(3) for b in range(3)], jnp.float32)
+    log_p = -rbm.energy(params, states, jnp.broadcast_to(h, (9, 4)))
+    p = jax.nn.softmax(log_p)
+    np.testing.assert_allclose(mean[0], p @ states, rtol=1e-5, atol=1e-6)  # marginals of each unit
+    assert np.asarray(sample).reshape(2, 3).sum(axis=1).tolist() == [1.0, 1.0]  # one-hot per group
+
+
+def test_masked_units_never_influence_the_hidden_layer():
+    params = tiny_rbm()
+    mask = jnp.array([[1, 1, 1, 0, 0, 0]], jnp.float32)
+    state = gibbs.GibbsState(jnp.array([[1, 0, 1, 0, 0, 0]], jnp.float32), jnp.zeros((1, 4)))
+    for i in range(20):
+        state, info = gibbs.kernel(jax.random.PRNGKey(i), state, params, "bernoulli", mask)
+        assert float(jnp.abs(state.v * (1 - mask)).sum()) == 0.0 and float(jnp.abs(info.p_v * (1 - mask)).sum()) == 0.0
+    # changing a masked-out unit's (absent) value cannot change p(h | v): it is zeroed before use
+    v = jnp.array([[1, 0, 1, 1, 1, 1]], jnp.float32)
+    p_masked, _ = rbm.sample_hidden(jax.random.PRNGKey(0), params, v * mask)
+    p_other, _ = rbm.sample_hidden(jax.random.PRNGKey(0), params, jnp.array([[1, 0, 1, 0, 1, 0]], jnp.float32) * mask)
+    np.testing.assert_array_equal(p_masked, p_other)
+
+
+def test_bad_visible_type():
+    with pytest.raises(ConfigError, match="bernoulli, gaussian or softmax:K"):
+        rbm.softmax_groups("poisson")
+    with pytest.raises(ConfigError, match="at least 2 units"):
+        rbm.softmax_groups("softmax:1")

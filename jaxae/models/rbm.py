@@ -66,18 +66,47 @@ def sample_hidden(key: jax.Array, params: RBMParams, v: jax.Array) -> tuple[jax.
     return p, jax.random.bernoulli(key, p).astype(jnp.float32)
 
 
-def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str = "bernoulli"
-                   ) -> tuple[jax.Array, jax.Array]:
-    """The mean of v | h and a sample of it, both (batch, n_visible) float32."""
+def softmax_groups(visible: str) -> int:
+    """K for visible="softmax:K" (groups of K one-hot units, e.g. a rating 1..5 per movie), else 0."""
+    if visible.startswith("softmax:"):
+        k = int(visible.split(":", 1)[1])
+        if k < 2:
+            raise ConfigError(f"softmax groups need at least 2 units, got {visible!r}")
+        return k
+    if visible not in VISIBLE:
+        raise ConfigError(f"visible units must be bernoulli, gaussian or softmax:K, got {visible!r}")
+    return 0
+
+
+def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str = "bernoulli",
+                   mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """The mean of v | h and a sample of it, both (batch, n_visible) float32.
+
+    visible: "bernoulli", "gaussian" (unit variance) or "softmax:K" (consecutive groups of K units,
+      one of which is on: p(v_gk = 1 | h) = softmax_k(b_vis + W h)_gk).
+    mask: optional (batch, n_visible) {0, 1}; masked-out units (0) are returned as 0 and so never
+      reach the hidden layer (missing values, e.g. unrated movies).
+    """
     logits = visible_logits(params, h)
+    k = softmax_groups(visible)
     if visible == "gaussian":
-        return logits, logits + jax.random.normal(key, logits.shape)
-    p = jax.nn.sigmoid(logits)
-    return p, jax.random.bernoulli(key, p).astype(jnp.float32)
+        mean, sample = logits, logits + jax.random.normal(key, logits.shape)
+    elif k:
+        grouped = logits.reshape(logits.shape[0], -1, k)
+        mean = jax.nn.softmax(grouped, axis=-1).reshape(logits.shape)
+        sample = jax.nn.one_hot(jax.random.categorical(key, grouped), k).reshape(logits.shape)
+    else:
+        mean = jax.nn.sigmoid(logits)
+        sample = jax.random.bernoulli(key, mean).astype(jnp.float32)
+    if mask is not None:
+        mean, sample = mean * mask, sample * mask
+    return mean, sample
 
 
 def energy(params: RBMParams, v: jax.Array, h: jax.Array, visible: str = "bernoulli") -> jax.Array:
-    """E(v, h) per example: v (batch, n_visible), h (batch, n_hidden) -> (batch,)."""
+    """E(v, h) per example: v (batch, n_visible), h (batch, n_hidden) -> (batch,).
+
+    Softmax groups share the Bernoulli form (their states are one-hot vectors)."""
     interaction = jnp.sum((v @ params.W) * h, axis=-1) + h @ params.b_hid
     if visible == "gaussian":
         return 0.5 * jnp.sum((v - params.b_vis) ** 2, axis=-1) - interaction

@@ -28,21 +28,22 @@ def init(key: jax.Array, params: rbm.RBMParams, v: jax.Array) -> GibbsState:
     return GibbsState(v, h)
 
 
-def kernel(key: jax.Array, state: GibbsState, params: rbm.RBMParams, visible: str = "bernoulli"
-           ) -> tuple[GibbsState, GibbsInfo]:
-    """One full sweep: v ~ p(v | h), then h ~ p(h | v)."""
+def kernel(key: jax.Array, state: GibbsState, params: rbm.RBMParams, visible: str = "bernoulli",
+           mask: jax.Array | None = None) -> tuple[GibbsState, GibbsInfo]:
+    """One full sweep: v ~ p(v | h), then h ~ p(h | v). `mask` (chains, n_visible) keeps missing
+    visible units at 0 (see rbm.sample_visible)."""
     k_v, k_h = jax.random.split(key)
-    p_v, v = rbm.sample_visible(k_v, params, state.h, visible)
+    p_v, v = rbm.sample_visible(k_v, params, state.h, visible, mask)
     p_h, h = rbm.sample_hidden(k_h, params, v)
     return GibbsState(v, h), GibbsInfo(p_v, p_h)
 
 
-def run(key: jax.Array, state: GibbsState, params: rbm.RBMParams, n_steps: int, visible: str = "bernoulli"
-        ) -> tuple[GibbsState, GibbsInfo]:
+def run(key: jax.Array, state: GibbsState, params: rbm.RBMParams, n_steps: int, visible: str = "bernoulli",
+        mask: jax.Array | None = None) -> tuple[GibbsState, GibbsInfo]:
     """`n_steps` sweeps with lax.scan (step i uses fold_in(key, i)); returns the last state and info."""
 
     def body(state, i):
-        return kernel(jax.random.fold_in(key, i), state, params, visible)
+        return kernel(jax.random.fold_in(key, i), state, params, visible, mask)
 
     state, infos = jax.lax.scan(body, state, jax.numpy.arange(n_steps))
     return state, jax.tree.map(lambda x: x[-1], infos)
