@@ -22,12 +22,13 @@ def markdown(rows: list[dict]) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description="jaxae throughput benchmarks")
     parser.add_argument("--epochs", default="3")
-    parser.add_argument("--batch-size", default="128")
+    parser.add_argument("--batch-size", default=None, help="default: each model's (128; RBMs 100)")
     parser.add_argument("--models", default=",".join(models.MODELS), help="comma list of models")
     args = parser.parse_args(argv)
     rows = []
     for name in args.models.split(","):
-        rows += models.main(["--model", name, "--epochs", args.epochs, "--batch-size", args.batch_size])
+        batch = ["--batch-size", args.batch_size] if args.batch_size else []
+        rows += models.main(["--model", name, "--epochs", args.epochs, *batch])
     print()
     print(markdown(rows))
 

@@ -1,6 +1,6 @@
-"""Autoencoder-family throughput: jaxae (scan, step) vs the chapter's PyTorch loops, same run.
+"""Throughput: jaxae (scan, step) vs the chapter's PyTorch loops (and scikit-learn's RBM), same run.
 
-    python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized [--epochs 3] [--batch-size 128]
+    python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized|rbm-cd1|rbm-cd10 [--epochs 3]
 """
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import argparse
 
 from benchmarks import torch_reference as ref
 from benchmarks.common import emit, jaxae_throughput, load_data
-from jaxae.models import autoencoder, conv_autoencoder, vae
+from jaxae.models import autoencoder, conv_autoencoder, rbm, vae
 
-# name -> (jaxae task factory, PyTorch reference or None, note)
+# name -> (jaxae task factory, reference (images, batch, epochs) -> dict or None, note); RBMs at the
+# issue's batch 100 are run with --batch-size 100.
 MODELS = {
     "ae": (lambda: autoencoder.task(), ref.autoencoder_throughput, "chapter MLP AE, MSE on [-1,1]"),
     "conv-ae": (lambda: conv_autoencoder.task(), ref.conv_autoencoder_throughput, "chapter conv AE"),
@@ -19,18 +20,24 @@ MODELS = {
             "chapter VAE 784-400-20, BCE on grey pixels (as the chapter's loop)"),
     # jaxae's default: a fresh Bernoulli sample of every image each step (no PyTorch counterpart).
     "vae-binarized": (lambda: vae.task(), None, "chapter VAE with dynamic binarization (jaxae default)"),
+    "rbm-cd1": (lambda: rbm.task(rbm.RBMConfig(n_hidden=500, k=1)), ref.rbm_throughput, "784-500 RBM, CD-1"),
+    "rbm-cd10": (lambda: rbm.task(rbm.RBMConfig(n_hidden=500, k=10)),
+                 lambda images, b, e: ref.rbm_throughput(images, b, e, k=10), "784-500 RBM, CD-10"),
 }
+EXTRA = {"rbm-cd1": ("sklearn-pcd1", ref.sklearn_rbm_throughput)}
+BATCH = {"rbm-cd1": 100, "rbm-cd10": 100}  # the issue's RBM batch; the chapter's AEs use 128
 
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ae", choices=sorted(MODELS))
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 128 (RBMs: 100)")
     parser.add_argument("--modes", default="scan,step", help="jaxae modes to time")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     args = parser.parse_args(argv)
     make_task, torch_fn, note = MODELS[args.model]
+    args.batch_size = args.batch_size or BATCH.get(args.model, 128)
     data = load_data()
     images = data.train_images
     common = {"model": args.model, "data": data.name, "n": len(images), "batch": args.batch_size}
@@ -43,6 +50,12 @@ def main(argv=None) -> list[dict]:
         for r in rows:
             emit({**common, "ratio": f"{r['impl']}/torch-eager", "value": r["samples_per_s"] / torch_row["samples_per_s"]})
         rows.append(torch_row)
+    if args.model in EXTRA and not args.no_torch:
+        name, fn = EXTRA[args.model]
+        extra = emit({**common, "impl": name, **fn(images, args.batch_size, args.epochs)})
+        for r in rows[: len(args.modes.split(","))]:
+            emit({**common, "ratio": f"{r['impl']}/{name}", "value": r["samples_per_s"] / extra["samples_per_s"]})
+        rows.append(extra)
     return rows
 
 

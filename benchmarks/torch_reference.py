@@ -111,15 +111,23 @@ def _loop(model, loss_of, data, batch_size, epochs, lr, weight_decay, device) ->
             optimizer.step()
         return loss.item()
 
+    return _timed(epoch, epochs, steps * batch_size, device)
+
+
+def _timed(epoch, epochs, samples, device) -> dict:
+    """Runs one warm-up epoch, then `epochs` timed ones."""
+    import torch
+
     t0 = time.perf_counter()
     epoch()
+    _sync(device)
     warmup = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(epochs):
         epoch()
     _sync(device)
     epoch_s = (time.perf_counter() - t0) / epochs
-    return {"samples_per_s": steps * batch_size / epoch_s, "epoch_s": epoch_s, "first_epoch_s": warmup,
+    return {"samples_per_s": samples / epoch_s, "epoch_s": epoch_s, "first_epoch_s": warmup,
             "torch": torch.__version__, "torch_device": device}
 
 
@@ -152,3 +160,76 @@ def vae_throughput(images, batch_size, epochs, device=None) -> dict:
         return bce + kld
 
     return _loop(model, loss_of, data, batch_size, epochs, 1e-4, 0.0, device)
+
+
+class ChapterRBM:
+    """The chapter's RBM class (torch.mm + bernoulli), with its update's transposes fixed and a
+    learning rate added (the chapter's update has lr = 1 and a W of shape (hidden, visible) updated by
+    a (visible, hidden) matrix)."""
+
+    def __init__(self, num_visible_nodes, num_hidden_nodes, device):
+        import torch
+
+        self.W = torch.randn(num_hidden_nodes, num_visible_nodes, device=device) * 0.01
+        self.a = torch.zeros(1, num_hidden_nodes, device=device)
+        self.b = torch.zeros(1, num_visible_nodes, device=device)
+
+    def sample_hidden_nodes(self, x):
+        import torch
+
+        p_h_given_v = torch.sigmoid(torch.mm(x, self.W.t()) + self.a.expand(x.shape[0], -1))
+        return p_h_given_v, torch.bernoulli(p_h_given_v)
+
+    def sample_visible_nodes(self, y):
+        import torch
+
+        p_v_given_h = torch.sigmoid(torch.mm(y, self.W) + self.b.expand(y.shape[0], -1))
+        return p_v_given_h, torch.bernoulli(p_v_given_h)
+
+    def train(self, v0, vk, ph0, phk, lr):
+        import torch
+
+        self.W += lr * (torch.mm(v0.t(), ph0) - torch.mm(vk.t(), phk)).t() / v0.shape[0]
+        self.b += lr * torch.sum((v0 - vk), 0) / v0.shape[0]
+        self.a += lr * torch.sum((ph0 - phk), 0) / v0.shape[0]
+
+
+def rbm_throughput(images, batch_size, epochs, k=1, n_hidden=500, device=None) -> dict:
+    """The chapter's CD-k loop on statically binarized images (no momentum, as in the chapter)."""
+    import torch
+
+    device = device or default_device()
+    torch.manual_seed(0)
+    data = torch.from_numpy((images.reshape(len(images), -1) > 127).astype(np.float32)).to(device)
+    rbm = ChapterRBM(data.shape[1], n_hidden, device)
+    steps = len(data) // batch_size
+
+    def epoch():
+        perm = torch.randperm(len(data), device=device)
+        for i in range(steps):
+            v0 = data[perm[i * batch_size : (i + 1) * batch_size]]
+            vk = v0
+            ph0, _ = rbm.sample_hidden_nodes(v0)
+            for _ in range(k):
+                _, hk = rbm.sample_hidden_nodes(vk)
+                _, vk = rbm.sample_visible_nodes(hk)
+            phk, _ = rbm.sample_hidden_nodes(vk)
+            rbm.train(v0, vk, ph0, phk, 0.05)
+
+    return _timed(epoch, epochs, steps * batch_size, device)
+
+
+def sklearn_rbm_throughput(images, batch_size, epochs, n_hidden=500) -> dict:
+    """scikit-learn's BernoulliRBM (PCD-1) at the same size and batch: fit() with n_iter epochs."""
+    from sklearn.neural_network import BernoulliRBM
+
+    data = (images.reshape(len(images), -1) > 127).astype(np.float64)
+    rbm = BernoulliRBM(n_components=n_hidden, batch_size=batch_size, learning_rate=0.05, n_iter=1, random_state=0)
+    t0 = time.perf_counter()
+    rbm.fit(data)  # warm-up epoch
+    warmup = time.perf_counter() - t0
+    rbm.n_iter = epochs
+    t0 = time.perf_counter()
+    rbm.fit(data)
+    epoch_s = (time.perf_counter() - t0) / epochs
+    return {"samples_per_s": len(data) / epoch_s, "epoch_s": epoch_s, "first_epoch_s": warmup}
