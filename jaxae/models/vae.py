@@ -196,7 +196,7 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
         return to_unit(raw)
 
     def init(key, x):
-        k_init, k_z = jax.random.split(key)
+        k_init, _ = jax.random.split(key)  # kept so that reported runs reproduce bit for bit
         z = jnp.zeros((x.shape[0], config.latent))
         return module(n_of(x)).init(k_init, x, z)["params"]
 
