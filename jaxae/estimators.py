@@ -145,11 +145,11 @@ def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli") -> Estimato
         return gibbs.init(k_h, params, v)
 
     def estimate(key, params, v, chains):
-        k_recon, k_run = jax.random.split(key)
+        k_hidden, k_visible, k_run = jax.random.split(key, 3)
         chains, _ = gibbs.run(k_run, chains, params, k, visible)
         grads = _cd_grads(params, v, chains.v, visible)
-        _, h = rbm.sample_hidden(k_recon, params, v)
-        recon = jax.numpy.mean((v - rbm.sample_visible(k_recon, params, h, visible)[0]) ** 2)
+        _, h = rbm.sample_hidden(k_hidden, params, v)
+        recon = jax.numpy.mean((v - rbm.sample_visible(k_visible, params, h, visible)[0]) ** 2)
         return grads, chains, {"recon_error": recon}
 
     return Estimator(init, estimate)
