@@ -86,46 +86,96 @@ def from_scheduled_loss(loss_fn: Callable[[jax.Array, Params, Batch, jax.Array],
     return Estimator(init, estimate)
 
 
-def _cd_grads(params, v_data, v_model, visible):
+def _cd_grads(params, v_data, v_model, visible, sparsity=(0.0, 0.0)):
     """Gradient of mean F(v_data) - mean F(v_model) with the model samples held fixed: the negative
-    log-likelihood gradient estimate of contrastive divergence (descent sign)."""
+    log-likelihood gradient estimate of contrastive divergence (descent sign).
+
+    sparsity: (target p, cost). With cost > 0, adds the practical guide's sparsity term (section 11):
+    cost * (q - p) to the hidden biases and cost * mean(v) (q - p) to W, q the batch's mean p(h=1 | v).
+    """
     from jaxae.models import rbm
 
     def objective(p):
         return (jax.numpy.mean(rbm.free_energy(p, v_data, visible))
                 - jax.numpy.mean(rbm.free_energy(p, jax.lax.stop_gradient(v_model), visible)))
 
-    return jax.grad(objective)(params)
+    grads = jax.grad(objective)(params)
+    target, cost = sparsity
+    if cost:
+        q = jax.numpy.mean(jax.nn.sigmoid(rbm.hidden_logits(params, v_data)), axis=0)
+        push = cost * (q - target)
+        grads = grads._replace(W=grads.W + jax.numpy.outer(jax.numpy.mean(v_data, axis=0), push),
+                               b_hid=grads.b_hid + push)
+    return grads
 
 
-def cd(k: int = 1, visible: str = "bernoulli") -> Estimator:
+def _check_sparsity(sparsity):
+    from jaxae.errors import ConfigError
+
+    target, cost = sparsity
+    if cost < 0 or (cost and not 0 < target < 1):
+        raise ConfigError(f"sparsity needs a target in (0, 1) and a cost >= 0, got target={target}, cost={cost}")
+
+
+def cd(k: int = 1, visible: str = "bernoulli", k_final: int | None = None, ramp_steps: int = 0,
+       sparsity: tuple[float, float] = (0.0, 0.0)) -> Estimator:
     """Contrastive divergence CD-k (Hinton 2002): chains start at the data and run k Gibbs sweeps.
 
+    Args:
+      k: Gibbs sweeps per step (>= 1).
+      visible: the visible unit type (see jaxae.models.rbm.sample_visible).
+      k_final: with ramp_steps > 0, the number of sweeps grows linearly from k to k_final over the
+        first ramp_steps steps (CD-T with T increasing, Carreira-Perpinan & Hinton 2005); the step
+        counter lives in the estimator state, so resume is exact.
+      ramp_steps: length of the ramp in optimizer steps.
+      sparsity: (target, cost) of the practical guide's sparsity penalty; cost 0 turns it off.
+
     Batch: (batch, n_visible) float32. Metrics: "recon_error", the mean squared difference between the
-    data and p(v | h) after one up-down pass.
+    data and p(v | h) after one up-down pass, and "gibbs_steps".
     """
     from jaxae.errors import ConfigError
     from jaxae.samplers import gibbs
 
-    if k < 1:
-        raise ConfigError(f"CD needs k >= 1 Gibbs steps, got k={k}")
+    k_final = k if k_final is None else k_final
+    if k < 1 or k_final < k or (k_final > k and ramp_steps < 1):
+        raise ConfigError(f"CD needs k >= 1 Gibbs steps (and k_final >= k with ramp_steps >= 1 for a ramp), "
+                          f"got k={k}, k_final={k_final}, ramp_steps={ramp_steps}")
+    _check_sparsity(sparsity)
+    ramp = k_final > k
 
     def init(key, params):
         del key, params
-        return optax.EmptyState()
+        return StepCount(jax.numpy.zeros((), jax.numpy.int32)) if ramp else optax.EmptyState()
+
+    def sweeps(state):
+        if not ramp:
+            return jax.numpy.asarray(k)
+        frac = jax.numpy.minimum(state.count / ramp_steps, 1.0)
+        return (k + jax.numpy.floor(frac * (k_final - k) + 1e-6)).astype(jax.numpy.int32)
 
     def estimate(key, params, v, state):
         k_init, k_run = jax.random.split(key)
         chains = gibbs.init(k_init, params, v)
         first, info = gibbs.kernel(jax.random.fold_in(k_run, 0), chains, params, visible)
-        final, _ = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, visible) if k > 1 else (first, None)
-        grads = _cd_grads(params, v, final.v, visible)
-        return grads, state, {"recon_error": jax.numpy.mean((v - info.p_v) ** 2)}
+        n = sweeps(state)
+        if ramp:  # a dynamic number of sweeps: no gradient flows through the chain, so a while loop is fine
+            rest = jax.random.fold_in(k_run, 1)  # the keys gibbs.run uses, so CD-k and the ramp agree
+            final = jax.lax.fori_loop(0, n - 1, lambda i, s: gibbs.kernel(jax.random.fold_in(rest, i), s, params,
+                                                                            visible)[0], first)
+            state = StepCount(state.count + 1)
+        elif k > 1:
+            final, _ = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, visible)
+        else:
+            final = first
+        grads = _cd_grads(params, v, final.v, visible, sparsity)
+        return grads, state, {"recon_error": jax.numpy.mean((v - info.p_v) ** 2),
+                              "gibbs_steps": n.astype(jax.numpy.float32)}
 
     return Estimator(init, estimate)
 
 
-def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli") -> Estimator:
+def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli",
+        sparsity: tuple[float, float] = (0.0, 0.0)) -> Estimator:
     """Persistent contrastive divergence (Tieleman 2008): `n_chains` chains kept in the estimator state
     (checkpointed with it) advance k Gibbs sweeps per step and give the model samples.
 
@@ -137,6 +187,7 @@ def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli") -> Estimato
 
     if k < 1 or n_chains < 1:
         raise ConfigError(f"PCD needs k >= 1 and n_chains >= 1, got k={k}, n_chains={n_chains}")
+    _check_sparsity(sparsity)
 
     def init(key, params):
         k_v, k_h = jax.random.split(key)
@@ -147,7 +198,7 @@ def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli") -> Estimato
     def estimate(key, params, v, chains):
         k_hidden, k_visible, k_run = jax.random.split(key, 3)
         chains, _ = gibbs.run(k_run, chains, params, k, visible)
-        grads = _cd_grads(params, v, chains.v, visible)
+        grads = _cd_grads(params, v, chains.v, visible, sparsity)
         _, h = rbm.sample_hidden(k_hidden, params, v)
         recon = jax.numpy.mean((v - rbm.sample_visible(k_visible, params, h, visible)[0]) ** 2)
         return grads, chains, {"recon_error": recon}

@@ -11,12 +11,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxae import viz
-from jaxae.errors import ConfigError
+from jaxae.errors import CheckpointError, ConfigError
 from jaxae.evaluate import dataset_nll
 from jaxae.models.rbm import RBMParams
 from jaxae.runs import Run
 from jaxae.samplers import gibbs
 from jaxae.train import steps
+
+
+def check_finite_params(run: Run) -> None:
+    """Raises CheckpointError when the run's parameters hold NaN or inf (a diverged run)."""
+    leaves = jax.tree_util.tree_leaves_with_path(run.state.params)
+    bad = [jax.tree_util.keystr(path) for path, x in leaves if not np.all(np.isfinite(np.asarray(x)))]
+    if bad:
+        raise CheckpointError(f"the parameters of {run.path} (epoch {run.epoch}) contain NaN or inf in "
+                              f"{', '.join(bad[:3])}: the training diverged; retrain with a lower learning rate "
+                              "or restore an earlier checkpoint")
 
 
 def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 100, limit: int | None = None,
@@ -27,6 +37,7 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
     Returns:
       A dict; written to RUN/eval.json too.
     """
+    check_finite_params(run)
     images = run.data.test_images[:limit] if limit else run.data.test_images
     metrics = jax.device_get(steps.evaluate(run.task, 1000, run.state, jnp.asarray(images)))
     result = {"run": run.path, "epoch": run.epoch, "n_test": int(len(images)),
@@ -55,6 +66,7 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
     latent space), latent_map.png (test codes coloured by label; a PCA projection above 2-D), and
     denoise.png (noisy | denoised | clean rows, denoising models).
     """
+    check_finite_params(run)
     if isinstance(run.state.params, RBMParams):
         return sample_rbm(run, n, seed, folder)
     codec = run.task.codec

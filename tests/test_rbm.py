@@ -1,7 +1,10 @@
 """RBM core checked against exact oracles on RBMs small enough to enumerate."""
 import jax
 import jax.numpy as jnp
+import os
+
 import numpy as np
+import optax
 import pytest
 
 import jaxae
@@ -109,7 +112,9 @@ def test_pcd_chains_round_trip_through_a_checkpoint(tmp_path, small):
     assert tree_equal(restored, result.state)
 
 
-@pytest.mark.parametrize("kw", [{"k": 0}, {"n_hidden": 0}, {"binarize": "none"}, {"learning_rate": -1.0}])
+@pytest.mark.parametrize("kw", [{"k": 0}, {"n_hidden": 0}, {"binarize": "gray"}, {"learning_rate": -1.0},
+                                {"k": 5, "k_final": 2, "k_ramp_steps": 10}, {"k_final": 10},
+                                {"sparsity_cost": 0.1, "sparsity_target": 0.0}, {"lr_decay_steps": -1}])
 def test_bad_rbm_config(kw):
     with pytest.raises(ConfigError):
         rbm.RBMConfig(**kw)
@@ -203,3 +208,88 @@ def test_bad_visible_type():
         rbm.softmax_groups("poisson")
     with pytest.raises(ConfigError, match="at least 2 units"):
         rbm.softmax_groups("softmax:1")
+
+
+def test_cd_ramp_grows_the_gibbs_steps_and_keeps_its_counter():
+    params = tiny_rbm()
+    data = jax.random.bernoulli(jax.random.PRNGKey(5), 0.3, (16, 6)).astype(jnp.float32)
+    estimator = estimators.cd(1, k_final=5, ramp_steps=8)
+    state = estimator.init(jax.random.PRNGKey(0), params)
+    estimate = jax.jit(estimator.estimate)
+    seen = []
+    for i in range(10):
+        _, state, metrics = estimate(jax.random.PRNGKey(i), params, data, state)
+        seen.append(int(metrics["gibbs_steps"]))
+    assert seen == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5] and int(state.count) == 10
+    # at a fixed number of sweeps the ramp's while loop gives the same chain as the scan of cd(k)
+    fixed = estimators.cd(3).estimate(jax.random.PRNGKey(9), params, data, optax.EmptyState())[0]
+    ramped = estimate(jax.random.PRNGKey(9), params, data, estimators.StepCount(jnp.array(4)))[0]
+    np.testing.assert_allclose(np.concatenate([np.ravel(x) for x in fixed]),
+                               np.concatenate([np.ravel(x) for x in ramped]), atol=1e-6)
+
+
+def test_sparsity_pushes_mean_hidden_activation_to_the_target(small):
+    def mean_activation(config):
+        result = jaxae.fit(rbm.task(config), small, jaxae.TrainConfig(epochs=3, batch_size=50, progress=False), None)
+        v = rbm.task(config).preprocess(None, jnp.asarray(small.test_images))
+        return float(jnp.mean(jax.nn.sigmoid(rbm.hidden_logits(result.state.params, v))))
+
+    free = mean_activation(rbm.RBMConfig(n_hidden=32))
+    sparse = mean_activation(rbm.RBMConfig(n_hidden=32, sparsity_target=0.05, sparsity_cost=0.5))
+    assert free > 0.3 and sparse < 0.15  # measured: 0.46 without, 0.10 with the penalty after 3 epochs
+
+
+def test_rbm_training_reports_the_free_energy_gap(small):
+    result = jaxae.fit(rbm.task(rbm.RBMConfig(n_hidden=16)), small,
+                       jaxae.TrainConfig(epochs=2, batch_size=50, progress=False), None)
+    last = result.history[-1]
+    assert last["free_energy_gap"] == pytest.approx(last["test_free_energy"] - last["train_eval_free_energy"])
+    assert np.isfinite(last["train_eval_pseudo_ll"])
+
+
+def test_wrong_feature_count_is_a_clear_error():
+    from jaxae.errors import DataError
+
+    with pytest.raises(DataError, match="6 visible units but the data has 5 features"):
+        rbm.free_energy(tiny_rbm(), jnp.ones((3, 5)))
+    with pytest.raises(DataError, match="visible units"):
+        jax.jit(estimators.cd(1).estimate)(jax.random.PRNGKey(0), tiny_rbm(), jnp.ones((3, 7)), optax.EmptyState())
+
+
+def test_non_binary_data_for_bernoulli_units_is_refused(small):
+    from jaxae.errors import DataError
+
+    with pytest.raises(DataError, match="need binary data"):
+        rbm.check_binary(jnp.array([[0.0, 0.5, 1.0]]))
+    with pytest.raises(DataError, match="binarize"):  # MNIST has grey pixels
+        jaxae.fit(rbm.task(rbm.RBMConfig(n_hidden=4, binarize="none")), small,
+                  jaxae.TrainConfig(epochs=1, batch_size=50, progress=False), None)
+    binary = jaxae.data.from_arrays((np.asarray(small.train_images) > 127).astype(np.uint8) * 255,
+                                    np.asarray(small.train_labels),
+                                    (np.asarray(small.test_images) > 127).astype(np.uint8) * 255,
+                                    np.asarray(small.test_labels), name="binary")
+    jaxae.fit(rbm.task(rbm.RBMConfig(n_hidden=4, binarize="none")), binary,
+              jaxae.TrainConfig(epochs=1, batch_size=50, progress=False), None)
+
+
+def test_nan_parameters_are_refused_by_eval_and_sample(tmp_path, capsys):
+    import orbax.checkpoint  # noqa: F401  (the checkpoint is rewritten through the Checkpointer)
+
+    from jaxae import cli
+    from jaxae.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="NaN or inf"):
+        rbm.check_finite(tiny_rbm()._replace(b_hid=jnp.array([0.0, jnp.nan, 0.0, 0.0])))
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "rbm", "--epochs", "1", "--n-hidden", "8", "--batch-size", "100", "--no-progress",
+                     "--workdir", run]) == 0
+    ckpt = jaxae.train.Checkpointer(os.path.join(run, "checkpoints"))
+    task = rbm.task(rbm.RBMConfig(n_hidden=8))
+    from jaxae.data import load
+    data = load("mnist-mini")
+    epoch, state = ckpt.restore_latest(jaxae.train.init_state(task, 0, data.train_images[:100]))
+    ckpt.save(2, state._replace(params=state.params._replace(W=state.params.W.at[0, 0].set(jnp.nan))))
+    capsys.readouterr()
+    assert cli.main(["eval", "--run", run, "--ais", "--no-progress"]) == 2
+    assert "contain NaN or inf" in capsys.readouterr().err
+    assert cli.main(["sample", "--run", run]) == 2

@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxae.errors import ConfigError
+from jaxae.errors import CheckpointError, ConfigError, DataError
 
 
 class RBMParams(NamedTuple):
@@ -50,8 +51,36 @@ def init(key: jax.Array, n_visible: int, n_hidden: int, data_mean: jax.Array | N
     return RBMParams(W, b_vis, jnp.zeros((n_hidden,), jnp.float32))
 
 
+def check_visible(params: RBMParams, v: jax.Array) -> None:
+    """Raises DataError when v's last axis is not the RBM's number of visible units (a static check,
+    so it works under jit)."""
+    if v.shape[-1] != params.W.shape[0]:
+        raise DataError(f"the RBM has {params.W.shape[0]} visible units but the data has {v.shape[-1]} features "
+                        f"per example (shape {tuple(v.shape)}); flatten the images or use a model trained on "
+                        "data of this size")
+
+
+def check_binary(v) -> None:
+    """Raises DataError unless every value of the concrete array v is 0 or 1 (Bernoulli visible units)."""
+    values = np.asarray(v)
+    bad = values[(values != 0) & (values != 1)]
+    if bad.size:
+        raise DataError(f"Bernoulli visible units need binary data (0 or 1) but {bad.size} values are not, e.g. "
+                        f"{float(bad.flat[0]):.4g}; binarize the data first (--binarize static or dynamic) or use "
+                        "gaussian visible units for real values")
+
+
+def check_finite(params: RBMParams) -> None:
+    """Raises CheckpointError when a parameter is NaN or infinite (a diverged run)."""
+    bad = [name for name, x in zip(RBMParams._fields, params) if not np.all(np.isfinite(np.asarray(x)))]
+    if bad:
+        raise CheckpointError(f"the RBM's {', '.join(bad)} contain NaN or inf values: the training diverged; "
+                              "retrain with a lower learning rate or restore an earlier checkpoint")
+
+
 def hidden_logits(params: RBMParams, v: jax.Array) -> jax.Array:
     """(batch, n_visible) -> (batch, n_hidden) pre-sigmoid activations b_hid + v W."""
+    check_visible(params, v)
     return v @ params.W + params.b_hid
 
 
@@ -176,28 +205,46 @@ class RBMConfig:
     """A Bernoulli RBM trained by CD-k or PCD with the practical guide's optimizer: SGD, learning rate
     0.05, momentum 0.5 then 0.9, weight decay 2e-4 on W; batch 100 (set it in the training options).
 
+    Steps count optimizer updates: 600 per epoch on MNIST at batch 100.
+
     Attributes:
       n_hidden: hidden units.
       k: Gibbs sweeps per step.
+      k_final: with k_ramp_steps, the sweeps grow linearly from k to k_final (CD only; 0: constant k).
+      k_ramp_steps: steps over which the sweeps grow from k to k_final.
       pcd: use persistent chains (PCD-k) instead of CD-k.
       n_chains: persistent chains (PCD only).
       learning_rate: SGD step size.
+      lr_decay_steps: with > 0, the learning rate falls linearly to final_learning_rate over this many
+        steps, starting at step lr_decay_begin (0: constant).
+      lr_decay_begin: the step where the decay starts.
+      final_learning_rate: the learning rate at the end of the decay.
       momentum: momentum for the first `momentum_switch` steps.
       final_momentum: momentum afterwards.
       momentum_switch: the step at which momentum changes.
       weight_decay: L2 coefficient on W.
-      binarize: "static" (threshold 0.5) or "dynamic" (a fresh Bernoulli sample every step).
+      sparsity_target: desired mean hidden activation (the practical guide's section 11; 0: off).
+      sparsity_cost: strength of the sparsity term.
+      binarize: "static" (threshold 0.5), "dynamic" (a fresh Bernoulli sample every step), or "none"
+        (the data must already be binary).
     """
 
     n_hidden: int = 500
     k: int = 1
+    k_final: int = 0
+    k_ramp_steps: int = 0
     pcd: bool = False
     n_chains: int = 100
     learning_rate: float = 0.05
+    lr_decay_steps: int = 0
+    lr_decay_begin: int = 0
+    final_learning_rate: float = 0.0
     momentum: float = 0.5
     final_momentum: float = 0.9
     momentum_switch: int = 3000
     weight_decay: float = 2e-4
+    sparsity_target: float = 0.0
+    sparsity_cost: float = 0.0
     binarize: str = "static"
 
     def __post_init__(self):
@@ -205,10 +252,18 @@ class RBMConfig:
             raise ConfigError(f"n_hidden must be at least 1, got {self.n_hidden}")
         if self.k < 1:
             raise ConfigError(f"k must be at least 1 Gibbs step, got {self.k}")
+        if self.k_final and (self.k_final < self.k or self.k_ramp_steps < 1 or self.pcd):
+            raise ConfigError(f"a CD-k ramp needs k_final >= k ({self.k_final} < {self.k}?), k_ramp_steps >= 1 "
+                              "and CD rather than --pcd")
         if self.n_chains < 1 or self.learning_rate <= 0 or self.weight_decay < 0:
             raise ConfigError("n_chains must be >= 1, learning_rate > 0 and weight_decay >= 0")
-        if self.binarize not in ("static", "dynamic"):
-            raise ConfigError(f"binarize must be static or dynamic, got {self.binarize!r}")
+        if self.lr_decay_steps < 0 or self.lr_decay_begin < 0 or self.final_learning_rate < 0:
+            raise ConfigError("lr_decay_steps, lr_decay_begin and final_learning_rate must be >= 0")
+        if self.sparsity_cost < 0 or (self.sparsity_cost and not 0 < self.sparsity_target < 1):
+            raise ConfigError(f"sparsity needs a target in (0, 1) and a cost >= 0, got "
+                              f"{self.sparsity_target}, {self.sparsity_cost}")
+        if self.binarize not in ("static", "dynamic", "none"):
+            raise ConfigError(f"binarize must be static, dynamic or none, got {self.binarize!r}")
 
 
 def task(config: RBMConfig = RBMConfig()):
@@ -216,14 +271,16 @@ def task(config: RBMConfig = RBMConfig()):
     import optax
 
     from jaxae import estimators
-    from jaxae.data.transforms import binarize, dynamic_binarize
+    from jaxae.data.transforms import binarize, dynamic_binarize, to_unit
     from jaxae.train.state import Task
 
     def flat(x):
         return x.reshape(x.shape[0], -1)
 
     def preprocess(key, raw):
-        return flat(dynamic_binarize(key, raw) if config.binarize == "dynamic" else binarize(raw))
+        if config.binarize == "dynamic":
+            return flat(dynamic_binarize(key, raw))
+        return flat(binarize(raw) if config.binarize == "static" else to_unit(raw))
 
     def init_params(key, v):
         return init(key, v.shape[1], config.n_hidden, data_mean=jnp.mean(v, axis=0))
@@ -239,11 +296,25 @@ def task(config: RBMConfig = RBMConfig()):
         side = int(round(v.shape[1] ** 0.5))
         return jax.nn.sigmoid(visible_logits(params, p_h)).reshape(v.shape[0], side, side)
 
+    def validate(data):
+        if config.binarize == "none":
+            sample = to_unit(np.asarray(data.train_images[:1000]))
+            check_binary(sample)
+
+    learning_rate = config.learning_rate
+    if config.lr_decay_steps:
+        learning_rate = optax.linear_schedule(config.learning_rate, config.final_learning_rate,
+                                              config.lr_decay_steps, config.lr_decay_begin)
     momentum = optax.piecewise_constant_schedule(config.momentum, {config.momentum_switch: config.final_momentum / config.momentum})
     optimizer = optax.chain(
         optax.add_decayed_weights(config.weight_decay, mask=RBMParams(True, False, False)),
-        optax.inject_hyperparams(optax.sgd)(learning_rate=config.learning_rate, momentum=momentum),
+        optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate, momentum=momentum),
     )
-    estimator = estimators.pcd(config.k, config.n_chains) if config.pcd else estimators.cd(config.k)
+    sparsity = (config.sparsity_target, config.sparsity_cost)
+    if config.pcd:
+        estimator = estimators.pcd(config.k, config.n_chains, sparsity=sparsity)
+    else:
+        estimator = estimators.cd(config.k, k_final=config.k_final or None, ramp_steps=config.k_ramp_steps,
+                                  sparsity=sparsity)
     return Task(name="rbm", init=init_params, estimator=estimator, optimizer=optimizer, preprocess=preprocess,
-                evaluate=evaluate, reconstruct=reconstruct)
+                evaluate=evaluate, reconstruct=reconstruct, validate=validate, train_eval=True)

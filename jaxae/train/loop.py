@@ -96,6 +96,7 @@ def fit(
 
     train_images = data.train_images if mode == "stream" else jax.device_put(data.train_images)
     test_images = jax.device_put(data.test_images)
+    train_subset = jax.device_put(data.train_images[: len(data.test_images)]) if task.train_eval else None
     run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images)
     evaluate = jax.jit(functools.partial(steps.evaluate, task, config.eval_batch_size))
     picture = _picture_fn(task, data) if (run and task.reconstruct) else None
@@ -112,6 +113,10 @@ def fit(
         record = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
         record.update({f"train_{k}": float(np.mean(v)) for k, v in metrics.items() if k != "finite"})
         record.update({f"test_{k}": float(v) for k, v in jax.device_get(evaluate(state, test_images)).items()})
+        if train_subset is not None:
+            record.update({f"train_eval_{k}": float(v) for k, v in jax.device_get(evaluate(state, train_subset)).items()})
+            if "test_free_energy" in record:
+                record["free_energy_gap"] = record["test_free_energy"] - record["train_eval_free_energy"]
         record.update(epoch_s=epoch_s, samples_per_s=steps_per_epoch * config.batch_size / epoch_s)
         if epoch == start + 1:
             record["compile_s"] = compile_s

@@ -66,6 +66,9 @@ class Task(NamedTuple):
         slower inside a scan).
       validate: optional `validate(dataset)`, raising a jaxae error when the data does not suit the
         model (wrong image size, non-binary pixels for a Bernoulli likelihood, ...).
+      train_eval: also evaluate on as many training examples as there are test examples each epoch
+        (metrics "train_eval_*"; with a "free_energy" metric, "free_energy_gap" = test - train, the
+        practical guide's overfitting monitor).
     """
 
     name: str
@@ -79,6 +82,7 @@ class Task(NamedTuple):
     log_weights: Callable | None = None
     modes: dict | None = None
     validate: Callable | None = None
+    train_eval: bool = False
 
 
 def init_state(task: Task, seed: int, example_raw: jax.Array) -> TrainState:
