@@ -1,8 +1,8 @@
 """RBM core checked against exact oracles on RBMs small enough to enumerate."""
-import jax
-import jax.numpy as jnp
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -156,7 +156,7 @@ def test_pseudo_likelihood_is_the_exact_conditional():
     pl = rbm.pseudo_log_likelihood(key, params, v)
     i = jax.random.randint(key, (32,), 0, 6)
     v_all, p = exact_visible_distribution(params)
-    index = lambda x: int(np.asarray(x) @ (2 ** np.arange(6)))  # noqa: E731
+    index = lambda x: int(np.asarray(x) @ (2 ** np.arange(6)))
     for n in range(32):
         other = np.asarray(v[n]).copy()
         other[int(i[n])] = 1 - other[int(i[n])]
