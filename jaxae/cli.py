@@ -151,7 +151,12 @@ def eval_command(args) -> int:
     if "ais_log_z" in result:
         exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
         print(f"{run.model} epoch {run.epoch}: AIS log Z {result['ais_log_z']:.2f} ± {result['ais_log_z_stderr']:.2f}"
-              f"{exact}, test log-likelihood {result['test_log_likelihood']:.2f} nats over {result['n_test']} test images")
+              f"{exact}, test log-likelihood {result['test_log_likelihood']:.2f} nats over {result['n_test']} test images"
+              f" (AIS effective sample size {result['ais_ess']:.0f} of {result['ais_chains']} chains)")
+        if result["ais_ess"] < 0.1 * result["ais_chains"] or result["ais_log_z_stderr"] > 0.5:
+            print("jaxae: warning: the AIS weights are dominated by a few chains, so log Z is probably "
+                  "underestimated and the log-likelihood too good; rerun with more --ais-temperatures and "
+                  "--ais-chains and compare", file=sys.stderr)
     if "is_nll" in result:
         print(f"{run.model} epoch {run.epoch}: test -ELBO {result['test_neg_elbo']:.2f} nats, "
               f"IS-NLL (k={args.k}) {result['is_nll']:.2f} ± {result['is_nll_stderr']:.2f} nats "

@@ -150,7 +150,7 @@ def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int)
         key, params, ais.base_rate_biases(train), chains, temperatures)
     mean_free_energy = float(jnp.mean(rbm.free_energy(params, test)))
     out = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
-           "ais_chains": chains, "ais_temperatures": temperatures,
+           "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
            "test_log_likelihood": -mean_free_energy - float(estimate.log_z)}
     if min(params.W.shape) <= 24:
         out["exact_log_z"] = float(rbm.exact_log_partition(params))

@@ -134,6 +134,10 @@ def test_ais_log_partition_within_005_nats_of_exact():
     exact = float(rbm.exact_log_partition(params))
     assert abs(float(result.log_z) - exact) < 0.05
     assert float(result.log_z_std) < 0.05
+    assert 90 < float(result.ess) <= 100.001  # a good run: the weights are nearly equal
+    rough = ais.log_partition(jax.random.PRNGKey(2), tiny_rbm(12, 8, seed=3)._replace(W=4 * params.W),
+                              ais.base_rate_biases(data), 100, 3)
+    assert float(rough.ess) < 20  # three temperatures on a strongly coupled RBM: a few chains dominate
 
 
 def test_rbm_cli_train_and_pictures(tmp_path, capsys):

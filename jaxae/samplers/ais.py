@@ -20,11 +20,18 @@ from jaxae.models.rbm import RBMParams
 
 class AISResult(NamedTuple):
     """log_z: the estimate log mean(w) + log Z_A; log_z_std: the standard error of log_z (delta method);
-    log_weights: (chains,) the final log importance weights."""
+    log_weights: (chains,) the final log importance weights; ess: their effective sample size
+    (sum w)^2 / sum w^2, between 1 and the number of chains.
+
+    AIS underestimates log Z when its chains miss modes of the model, which makes the test
+    log-likelihood look too good; an ESS far below the number of chains (say under 10%) and a large
+    log_z_std are the warning signs: use more temperatures and chains.
+    """
 
     log_z: jax.Array
     log_z_std: jax.Array
     log_weights: jax.Array
+    ess: jax.Array
 
 
 def base_rate_biases(data: jax.Array, smoothing: float = 0.05) -> jax.Array:
@@ -76,4 +83,5 @@ def log_partition(key: jax.Array, params: RBMParams, b_a: jax.Array, n_chains: i
     # standard error of log mean(w): std(w) / (sqrt(n) mean(w)), computed in log space
     w_rel = jnp.exp(log_w - jax.nn.logsumexp(log_w)) * n_chains  # w / mean(w)
     std = jnp.std(w_rel, ddof=1) / jnp.sqrt(n_chains)
-    return AISResult(log_mean_w + log_z_a, std, log_w)
+    ess = jnp.exp(2 * jax.nn.logsumexp(log_w) - jax.nn.logsumexp(2 * log_w))
+    return AISResult(log_mean_w + log_z_a, std, log_w, ess)
