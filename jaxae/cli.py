@@ -108,7 +108,29 @@ def make_parser() -> argparse.ArgumentParser:
     sa.add_argument("--n", type=int, default=64, help="prior samples (default: 64)")
     sa.add_argument("--seed", type=int, default=0, help="seed of the prior samples and noise (default: 0)")
     sa.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    rec = commands.add_parser("recommend", help="top movies for a user from a recommender run",
+                              description="Prints the movies a user has not rated with the highest predicted "
+                              "ratings (cf-rbm, autorec) or like probabilities (rbm-binary), from the user's "
+                              "training ratings.")
+    rec.add_argument("--run", required=True, help="the run folder of a cf-rbm, autorec or rbm-binary run")
+    rec.add_argument("--user", type=int, required=True, help="user id as in the data (1-based)")
+    rec.add_argument("--top", type=int, default=10, help="how many movies (default: 10)")
+    rec.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     return parser
+
+
+def recommend_command(args) -> int:
+    from jaxae.runs import load_run
+    from jaxae.tools import recommend_for
+
+    if args.top < 1:
+        raise JaxaeError(f"--top must be at least 1, got {args.top}")
+    run = load_run(args.run, args.data_dir)
+    unit = "p(like)" if run.model == "rbm-binary" else "predicted rating"
+    print(f"user {args.user}, {run.model} run {args.run} (epoch {run.epoch}); {unit}:")
+    for rank, (title, score) in enumerate(recommend_for(run, args.user, args.top, args.data_dir), 1):
+        print(f"{rank:3d}. {score:5.2f}  {title}")
+    return 0
 
 
 def train_command(args) -> int:
@@ -119,7 +141,7 @@ def train_command(args) -> int:
     config_cls, make_task = MODELS[args.model]
     model_config = _build(config_cls, args)
     train_config = _build(TrainConfig, args)
-    workdir = args.workdir or f"runs/{args.model}-{args.data.replace(':', '-')}"
+    workdir = args.workdir or f"runs/{args.model}-{args.data.replace(':', '-').replace('/', '-')}"
     dataset = jdata.load(args.data, args.data_dir, download=not args.no_download, tfds_download=args.tfds_download)
     logging.getLogger("jaxae").info(
         "training %s on %s (%d train, %d test images) in %s", args.model, dataset.name,
@@ -157,6 +179,13 @@ def eval_command(args) -> int:
             print("jaxae: warning: the AIS weights are dominated by a few chains, so log Z is probably "
                   "underestimated and the log-likelihood too good; rerun with more --ais-temperatures and "
                   "--ais-chains and compare", file=sys.stderr)
+    if "precision@10" in result:
+        errors = (f"RMSE {result['test_rmse']:.4f}, MAE {result['test_mae']:.4f}" if "test_rmse" in result
+                  else f"like/dislike MAE {result['test_mae']:.4f}")
+        print(f"{run.model} epoch {run.epoch} on {run.data.name}: {errors} over the held-out ratings "
+              f"(bias baseline RMSE {result['bias_rmse']:.4f}, global mean {result['global_mean_rmse']:.4f}); "
+              f"precision@10 {result['precision@10']:.4f}, recall@10 {result['recall@10']:.4f}, "
+              f"NDCG@10 {result['ndcg@10']:.4f} over {result['ranked_users']} users")
     if "is_nll" in result:
         print(f"{run.model} epoch {run.epoch}: test -ELBO {result['test_neg_elbo']:.2f} nats, "
               f"IS-NLL (k={args.k}) {result['is_nll']:.2f} ± {result['is_nll_stderr']:.2f} nats "
@@ -191,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             return eval_command(args)
         if args.command == "sample":
             return sample_command(args)
+        if args.command == "recommend":
+            return recommend_command(args)
     except JaxaeError as e:
         print(f"jaxae: error: {e}", file=sys.stderr)
         return 2

@@ -109,6 +109,22 @@ def _cd_grads(params, v_data, v_model, visible, sparsity=(0.0, 0.0)):
     return grads
 
 
+def _split(batch):
+    """A CD batch is v (batch, n_visible) or (v, mask) with mask 1 for observed visible units."""
+    return batch if isinstance(batch, tuple) else (batch, None)
+
+
+def _masked_mean(x, mask):
+    if mask is None:
+        return jax.numpy.mean(x)
+    return jax.numpy.sum(x * mask) / jax.numpy.maximum(jax.numpy.sum(mask), 1.0)
+
+
+def map_batch(estimator: Estimator, fn: Callable[[Batch], Batch]) -> Estimator:
+    """The same estimator fed `fn(batch)` (e.g. ratings -> one-hot units and their mask)."""
+    return Estimator(estimator.init, lambda key, params, batch, state: estimator.estimate(key, params, fn(batch), state))
+
+
 def _check_sparsity(sparsity):
     from jaxae.errors import ConfigError
 
@@ -130,8 +146,10 @@ def cd(k: int = 1, visible: str = "bernoulli", k_final: int | None = None, ramp_
       ramp_steps: length of the ramp in optimizer steps.
       sparsity: (target, cost) of the practical guide's sparsity penalty; cost 0 turns it off.
 
-    Batch: (batch, n_visible) float32. Metrics: "recon_error", the mean squared difference between the
-    data and p(v | h) after one up-down pass, and "gibbs_steps".
+    Batch: v (batch, n_visible) float32, or (v, mask) with mask (batch, n_visible) in {0, 1}: masked
+    units (missing values) are 0 in v, stay 0 in the chains and so never reach the hidden layer or get
+    a gradient. Metrics: "recon_error", the mean squared difference between the (observed) data and
+    p(v | h) after one up-down pass, and "gibbs_steps".
     """
     from jaxae.errors import ConfigError
     from jaxae.samplers import gibbs
@@ -153,22 +171,23 @@ def cd(k: int = 1, visible: str = "bernoulli", k_final: int | None = None, ramp_
         frac = jax.numpy.minimum(state.count / ramp_steps, 1.0)
         return (k + jax.numpy.floor(frac * (k_final - k) + 1e-6)).astype(jax.numpy.int32)
 
-    def estimate(key, params, v, state):
+    def estimate(key, params, batch, state):
+        v, mask = _split(batch)
         k_init, k_run = jax.random.split(key)
         chains = gibbs.init(k_init, params, v)
-        first, info = gibbs.kernel(jax.random.fold_in(k_run, 0), chains, params, visible)
+        first, info = gibbs.kernel(jax.random.fold_in(k_run, 0), chains, params, visible, mask)
         n = sweeps(state)
         if ramp:  # a dynamic number of sweeps: no gradient flows through the chain, so a while loop is fine
             rest = jax.random.fold_in(k_run, 1)  # the keys gibbs.run uses, so CD-k and the ramp agree
             final = jax.lax.fori_loop(0, n - 1, lambda i, s: gibbs.kernel(jax.random.fold_in(rest, i), s, params,
-                                                                            visible)[0], first)
+                                                                            visible, mask)[0], first)
             state = StepCount(state.count + 1)
         elif k > 1:
-            final, _ = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, visible)
+            final, _ = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, visible, mask)
         else:
             final = first
         grads = _cd_grads(params, v, final.v, visible, sparsity)
-        return grads, state, {"recon_error": jax.numpy.mean((v - info.p_v) ** 2),
+        return grads, state, {"recon_error": _masked_mean((v - info.p_v) ** 2, mask),
                               "gibbs_steps": n.astype(jax.numpy.float32)}
 
     return Estimator(init, estimate)
@@ -196,6 +215,9 @@ def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli",
         return gibbs.init(k_h, params, v)
 
     def estimate(key, params, v, chains):
+        if isinstance(v, tuple):
+            raise ConfigError("PCD's persistent chains are shared by all examples, so it cannot take a per-example "
+                              "mask; use cd(k) for data with missing values")
         k_hidden, k_visible, k_run = jax.random.split(key, 3)
         chains, _ = gibbs.run(k_run, chains, params, k, visible)
         grads = _cd_grads(params, v, chains.v, visible, sparsity)

@@ -44,6 +44,8 @@ def load_run(workdir: str, data_dir: str | None = None) -> Run:
     config = config_cls(**stored["model"])
     task = make_task(config)
     dataset = jdata.load(stored["data"], data_dir, download=False)
+    if task.adapt_data:
+        dataset = task.adapt_data(dataset)
     target = init_state(task, stored["train"]["seed"], dataset.train_images[: stored["train"]["batch_size"]])
     restored = Checkpointer(run.checkpoints).restore_latest(target)
     if restored is None:

@@ -39,7 +39,9 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
     """
     check_finite_params(run)
     images = run.data.test_images[:limit] if limit else run.data.test_images
-    metrics = jax.device_get(steps.evaluate(run.task, 1000, run.state, jnp.asarray(images)))
+    from jaxae.train.loop import summarized
+
+    metrics = summarized(run.task, steps.evaluate(run.task, 1000, run.state, jnp.asarray(images)))
     result = {"run": run.path, "epoch": run.epoch, "n_test": int(len(images)),
               **{f"test_{name}": float(v) for name, v in metrics.items()}}
     if run.task.log_weights is not None:
@@ -52,6 +54,8 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
             result["test_binarization"] = {
                 "dynamic": "each test digit binarized once by a Bernoulli draw with a key fixed by the run's seed",
                 "static": "threshold 0.5", "none": "grey pixels"}[run.config.binarize]
+    if run.task.predict is not None:
+        result.update(recommender_metrics(run))
     if isinstance(run.state.params, RBMParams) and ais_chains:
         result.update(rbm_likelihood(run, images, ais_chains, ais_temperatures))
     with open(os.path.join(run.path, "eval.json"), "w") as f:
@@ -156,3 +160,44 @@ def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int)
         out["exact_log_z"] = float(rbm.exact_log_partition(params))
         out["test_log_likelihood_exact"] = -mean_free_energy - out["exact_log_z"]
     return out
+
+
+def rating_matrices(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """The run's user-major (train, test) rating matrices (n_users, n_items) uint8, 0 = unrated."""
+    from jaxae.data import movielens
+
+    train, test = run.data.train_images, run.data.test_images[:, 1]
+    if run.task.adapt_data is movielens.transpose:  # item-major data: turn it back
+        train, test = train.T, test.T
+    return np.asarray(train), np.asarray(test)
+
+
+def recommender_metrics(run: Run, n: int = 10) -> dict:
+    """Top-n metrics of the run's predictions (made from the training ratings only) and the RMSE /
+    MAE of the global-mean and user+item bias baselines on the same split."""
+    from jaxae import recsys
+
+    train, test = rating_matrices(run)
+    scores = run.task.predict(run.state.params, train)
+    ranking = recsys.top_n(scores, train, test, n)
+    biases = recsys.fit_biases(train.astype(np.float64))
+    base_rmse, base_mae = recsys.rmse_mae(biases.predict(), test.astype(np.float64))
+    mean_rmse, mean_mae = recsys.rmse_mae(recsys.global_mean(train.astype(np.float64)), test.astype(np.float64))
+    return {f"precision@{n}": ranking.precision, f"recall@{n}": ranking.recall, f"ndcg@{n}": ranking.ndcg,
+            "ranked_users": ranking.users, "bias_rmse": base_rmse, "bias_mae": base_mae,
+            "global_mean_rmse": mean_rmse, "global_mean_mae": mean_mae}
+
+
+def recommend_for(run: Run, user: int, top: int = 10, data_dir: str | None = None) -> list[tuple[str, float]]:
+    """(title, score) of the `top` unrated movies with the highest scores for `user` (1-based id)."""
+    from jaxae import recsys
+    from jaxae.data import movielens
+
+    if run.task.predict is None:
+        raise ConfigError(f"{run.path} is a {run.model} run, not a recommender (cf-rbm, rbm-binary, autorec)")
+    train, _ = rating_matrices(run)
+    if not 1 <= user <= train.shape[0]:
+        raise ConfigError(f"unknown user {user}: {run.data.name} has users 1..{train.shape[0]}")
+    titles = movielens.load_named(run.data.name, data_dir, download_ok=False).titles
+    scores = run.task.predict(run.state.params, train)  # item-based models need every user's column
+    return [(titles[i], s) for i, s in recsys.recommend(scores, train, user - 1, top)]

@@ -1,4 +1,7 @@
+import functools
+import http.server
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -36,3 +39,22 @@ def tree_equal(a, b) -> bool:
 
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
     return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
+
+
+@pytest.fixture
+def server():
+    """Serves a folder on 127.0.0.1; yields a function folder -> base URL."""
+    servers = []
+
+    def serve(folder):
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *a: None
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield serve
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()

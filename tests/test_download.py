@@ -1,10 +1,7 @@
 import dataclasses
-import functools
 import gzip
-import http.server
 import os
 import socket
-import threading
 import time
 
 import numpy as np
@@ -18,25 +15,6 @@ from jaxae.errors import DataError
 @pytest.fixture(autouse=True)
 def no_data_dir(monkeypatch):
     monkeypatch.delenv("JAXAE_DATA_DIR", raising=False)
-
-
-@pytest.fixture
-def server():
-    """Serves a folder on 127.0.0.1; yields a function folder -> base URL."""
-    servers = []
-
-    def serve(folder):
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-        handler.log_message = lambda *a: None
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    yield serve
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_download_from_local_server(data_dir, server, tmp_path, monkeypatch):

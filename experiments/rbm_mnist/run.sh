@@ -6,10 +6,12 @@
 #   cdk  CD-k with k growing 1 -> K_FINAL over the first half of EPOCHS_K epochs, then the learning
 #        rate 0.05 decaying linearly to 0 over the second half
 #   pcd  PCD-1, 100 persistent chains, learning rate 0.01 decaying linearly to 0 over EPOCHS epochs
+#   cdk-dynamic  cdk on stochastically binarized digits (a fresh Bernoulli draw of every training
+#        image each step; the test digits drawn once), the data of Salakhutdinov & Murray 2008
 #
 #   JAXAE_DATA_DIR=/path/to/data bash experiments/rbm_mnist/run.sh OUT
 #   EPOCHS=1000 EPOCHS_K=200 K_FINAL=25 CHAINS=1000 bash experiments/rbm_mnist/run.sh OUT   (GPU)
-# Defaults (EPOCHS=50, EPOCHS_K=30, K_FINAL=10, CHAINS=100) take about 15 minutes on the 2-core CPU.
+# Defaults (EPOCHS=50, EPOCHS_K=30, K_FINAL=10, CHAINS=100) take about 25 minutes on the 2-core CPU.
 set -uo pipefail
 out="${1:?output folder}"
 epochs="${EPOCHS:-50}"; epochs_k="${EPOCHS_K:-30}"; k_final="${K_FINAL:-10}"; chains="${CHAINS:-100}"
@@ -23,7 +25,9 @@ train "${common[@]}" --epochs "$epochs_k" --k 1 --k-final "$k_final" --k-ramp-st
   --lr-decay-begin "$half" --lr-decay-steps "$half" --workdir "$out/cdk"
 train "${common[@]}" --epochs "$epochs" --pcd --n-chains 100 --learning-rate 0.01 \
   --lr-decay-steps $((epochs * 600)) --workdir "$out/pcd"
-for r in cd1 cdk pcd; do
+train "${common[@]}" --epochs "$epochs_k" --k 1 --k-final "$k_final" --k-ramp-steps "$half" \
+  --lr-decay-begin "$half" --lr-decay-steps "$half" --binarize dynamic --workdir "$out/cdk-dynamic"
+for r in cd1 cdk pcd cdk-dynamic; do
   $j eval --run "$out/$r" --ais --ais-chains "$chains" --no-progress | tail -1
   $j sample --run "$out/$r" >/dev/null
 done

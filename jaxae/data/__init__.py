@@ -5,14 +5,15 @@ from jaxae.data.dataset import Dataset, check_images, from_arrays
 from jaxae.data.mnist import FASHION_MNIST, MNIST, SOURCES, load_idx_dataset, load_mini
 from jaxae.errors import DataError
 
-NAMES = ("mnist-mini", "mnist", "fashion-mnist", "tfds:<name>")
+NAMES = ("mnist-mini", "mnist", "fashion-mnist", "tfds:<name>", "ml-100k[/u1..u5|ua|ub]", "ml-1m[/1..5]")
 
 
 def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_download: bool = False) -> Dataset:
     """Loads a dataset by name.
 
     Args:
-      name: "mnist-mini" (bundled, offline), "mnist", "fashion-mnist", or "tfds:NAME".
+      name: "mnist-mini" (bundled, offline), "mnist", "fashion-mnist", "tfds:NAME", or a MovieLens
+        split "ml-100k/u1" (see jaxae.data.movielens.as_dataset for its layout).
       data_dir: a folder searched first for IDX files (or the tfds data folder).
       download: for IDX datasets, download into the cache when not found (short timeout).
       tfds_download: for tfds datasets, let tfds download and prepare (off: fails at once offline).
@@ -28,6 +29,10 @@ def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_
         return load_tfds(name[len("tfds:"):], data_dir, download=tfds_download)
     if name in SOURCES:
         return load_idx_dataset(SOURCES[name], data_dir, download_ok=download)
+    if name.split("/")[0] in ("ml-100k", "ml-1m"):
+        from jaxae.data import movielens
+
+        return movielens.as_dataset(movielens.load_named(name, data_dir, download_ok=download))
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
 
 

@@ -1,5 +1,5 @@
 """Models. MODELS maps a command-line name to (config class, task factory)."""
-from jaxae.models import autoencoder, conv_autoencoder, rbm, vae
+from jaxae.models import autoencoder, autorec, cf_rbm, conv_autoencoder, rbm, vae
 from jaxae.models.autoencoder import AEConfig, Autoencoder, DAEConfig
 from jaxae.models.conv_autoencoder import ConvAEConfig
 from jaxae.models.vae import IWAEConfig, VAEConfig
@@ -11,7 +11,10 @@ MODELS = {
     "vae": (VAEConfig, vae.task),
     "iwae": (IWAEConfig, vae.task),
     "rbm": (rbm.RBMConfig, rbm.task),
+    "cf-rbm": (cf_rbm.CFRBMConfig, cf_rbm.cf_rbm_task),
+    "rbm-binary": (cf_rbm.BinaryRBMConfig, cf_rbm.binary_task),
+    "autorec": (autorec.AutoRecConfig, autorec.task),
 }
 
 __all__ = ["AEConfig", "Autoencoder", "ConvAEConfig", "DAEConfig", "IWAEConfig", "MODELS", "VAEConfig",
-           "autoencoder", "conv_autoencoder", "rbm", "vae"]
+           "autoencoder", "autorec", "cf_rbm", "conv_autoencoder", "rbm", "vae"]

@@ -73,6 +73,8 @@ def fit(
       TrainingDiverged: a loss or gradient became NaN/inf (checkpoints are kept).
       CheckpointError, ConfigError: see RunDir.prepare.
     """
+    if task.adapt_data:
+        data = task.adapt_data(data)
     if task.validate:
         task.validate(data)
     n_train = data.train_images.shape[0]
@@ -85,7 +87,7 @@ def fit(
         run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume)
     ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
 
-    state = init_state(task, config.seed, data.train_images[: config.batch_size])
+    state = init_state(task, config.seed, data.train_images[: task.init_examples or config.batch_size])
     start = 0
     if resume and ckpt:
         restored = ckpt.restore_latest(state)
@@ -112,7 +114,7 @@ def fit(
         _check_finite(metrics, epoch, steps_per_epoch, ckpt)
         record = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
         record.update({f"train_{k}": float(np.mean(v)) for k, v in metrics.items() if k != "finite"})
-        record.update({f"test_{k}": float(v) for k, v in jax.device_get(evaluate(state, test_images)).items()})
+        record.update({f"test_{k}": float(v) for k, v in summarized(task, evaluate(state, test_images)).items()})
         if train_subset is not None:
             record.update({f"train_eval_{k}": float(v) for k, v in jax.device_get(evaluate(state, train_subset)).items()})
             if "test_free_energy" in record:
@@ -134,6 +136,12 @@ def fit(
 
         viz.save_curves(run.read_metrics(), f"{run.path}/loss_curve.png")
     return FitResult(state, history)
+
+
+def summarized(task: Task, means: dict) -> dict:
+    """The evaluation's mean metrics plus the task's summary metrics (host floats)."""
+    means = {k: float(v) for k, v in jax.device_get(means).items()}
+    return {**means, **task.summarize(means)} if task.summarize else means
 
 
 def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState, images):

@@ -69,6 +69,15 @@ class Task(NamedTuple):
       train_eval: also evaluate on as many training examples as there are test examples each epoch
         (metrics "train_eval_*"; with a "free_energy" metric, "free_energy_gap" = test - train, the
         practical guide's overfitting monitor).
+      adapt_data: optional `adapt_data(dataset) -> dataset`, applied before training and evaluation
+        (e.g. item-based recommenders transpose a user x item rating matrix).
+      summarize: optional `summarize(means) -> dict` of extra metrics computed from the mean evaluation
+        metrics (e.g. RMSE = sqrt(mean squared-error sum / mean count) over held-out ratings).
+      predict: recommenders: `predict(params, ratings) -> scores`, ratings the (n_users, n_items)
+        uint8 training matrix (0 = unrated), scores (n_users, n_items) float32, higher is better
+        (predicted ratings for rating models); used by `jaxae eval` (top-N) and `jaxae recommend`.
+      init_examples: how many training examples `init` sees (None: one batch); e.g. all users, so
+        that initial biases come from the whole training set.
     """
 
     name: str
@@ -83,6 +92,10 @@ class Task(NamedTuple):
     modes: dict | None = None
     validate: Callable | None = None
     train_eval: bool = False
+    adapt_data: Callable | None = None
+    summarize: Callable | None = None
+    predict: Callable | None = None
+    init_examples: int | None = None
 
 
 def init_state(task: Task, seed: int, example_raw: jax.Array) -> TrainState:

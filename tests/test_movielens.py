@@ -1,0 +1,197 @@
+"""MovieLens loaders on the real files, the download path, leakage, masks and the recommenders."""
+import io
+import os
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxae
+from jaxae import estimators, recsys
+from jaxae.data import movielens
+from jaxae.errors import DataError
+from jaxae.models import cf_rbm
+
+
+@pytest.fixture(scope="module")
+def u1(data_dir):
+    return movielens.load("ml-100k", "u1", data_dir, download_ok=False)
+
+
+def test_real_files_have_the_published_counts(data_dir):
+    folder = os.path.join(data_dir, "ml-100k")
+    everything = movielens.read_ratings(os.path.join(folder, "u.data"))
+    assert len(everything.rating) == 100_000
+    assert everything.user.max() + 1 == 943 and len(np.unique(everything.user)) == 943
+    assert everything.item.max() + 1 == 1682 and len(np.unique(everything.item)) == 1682
+    assert np.bincount(everything.rating.astype(int), minlength=6)[1:].tolist() == [6110, 11370, 27145, 34174, 21201]
+    pairs = set(zip(everything.user.tolist(), everything.item.tolist()))
+    for split in movielens.SPLITS_100K:
+        ml = movielens.load("ml-100k", split, data_dir, download_ok=False)
+        train = set(zip(ml.train.user.tolist(), ml.train.item.tolist()))
+        test = set(zip(ml.test.user.tolist(), ml.test.item.tolist()))
+        assert not train & test, split  # disjoint
+        assert train | test == pairs and len(ml.train.rating) + len(ml.test.rating) == 100_000
+    assert movielens.load("ml-100k", "ua", data_dir, download_ok=False).test.rating.size == 9430  # 10 per user
+    titles = movielens.load("ml-100k", "u1", data_dir, download_ok=False).titles
+    assert titles[0] == "Toy Story (1995)" and len(titles) == 1682
+    assert any("é" in t for t in titles)  # latin-1 decoded (e.g. "Misérables")
+
+
+def test_dataset_layout_keeps_test_ratings_out_of_the_input(u1):
+    data = movielens.as_dataset(u1)
+    assert data.train_images.shape == (943, 1682) and data.test_images.shape == (943, 2, 1682)
+    assert np.array_equal(data.test_images[:, 0], data.train_images)  # the model's input: training ratings only
+    assert not np.any((data.test_images[:, 0] > 0) & (data.test_images[:, 1] > 0))
+    assert (data.test_images[:, 1] > 0).sum() == 20_000
+    items = movielens.transpose(data)
+    assert items.train_images.shape == (1682, 943) and np.array_equal(items.test_images[:, 1].T, data.test_images[:, 1])
+
+
+def test_bad_rating_files(tmp_path):
+    cases = {"fields.data": "1\t2\t3\n4\t5\n", "letters.data": "1\tx\t3\t0\n", "high.data": "1\t2\t3\t0\n1\t3\t6\t0\n",
+             "zero.data": "1\t2\t0\t0\n", "ids.data": "0\t2\t3\t0\n", "empty.data": ""}
+    messages = {"fields.data": "malformed", "letters.data": "line 1: item 'x' is not an integer",
+                "high.data": "line 2: rating 6 is outside 1..5", "zero.data": "outside 1..5",
+                "ids.data": "start at 1", "empty.data": "empty"}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=messages[name]):
+            movielens.read_ratings(str(tmp_path / name))
+
+
+def test_unknown_release_split_and_missing_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAXAE_DATA_DIR", raising=False)
+    monkeypatch.setenv("JAXAE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DataError, match="choose ml-100k or ml-1m"):
+        movielens.load("ml-10m")
+    with pytest.raises(DataError, match="split 'u9'"):
+        movielens.load("ml-100k", "u9")
+    with pytest.raises(DataError, match="does not ship it"):
+        movielens.load("ml-100k", "u1", str(tmp_path), download_ok=False)
+
+
+def _zip_of(folder, names, damage=None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name in names:
+            data = open(os.path.join(folder, name), "rb").read()
+            if name == damage:
+                data = data.replace(b"\t5\t", b"\t4\t", 1)
+            z.writestr(f"ml-100k/{name}", data)
+    return buffer.getvalue()
+
+
+def test_download_from_a_local_server(data_dir, server, tmp_path, monkeypatch):
+    monkeypatch.delenv("JAXAE_DATA_DIR", raising=False)
+    monkeypatch.setenv("JAXAE_CACHE_DIR", str(tmp_path / "cache"))
+    served = tmp_path / "served"
+    served.mkdir()
+    folder = os.path.join(data_dir, "ml-100k")
+    names = list(movielens.ML_100K.sha256) + ["README"]
+    (served / "good.zip").write_bytes(_zip_of(folder, names))
+    (served / "bad.zip").write_bytes(_zip_of(folder, names, damage="u3.test"))
+    base = server(served)
+
+    monkeypatch.setenv("JAXAE_ML_100K_URL", base + "/bad.zip")
+    with pytest.raises(DataError, match="checksum mismatch for u3.test"):
+        movielens.load("ml-100k", "u3")
+    assert not os.path.exists(tmp_path / "cache" / "ml-100k")  # nothing half-written
+
+    monkeypatch.setenv("JAXAE_ML_100K_URL", base + "/good.zip")
+    ml = movielens.load("ml-100k", "u3")
+    assert len(ml.train.rating) == 80_000 and ml.titles[0] == "Toy Story (1995)"
+    monkeypatch.setenv("JAXAE_ML_100K_URL", "http://127.0.0.1:9/none.zip")  # closed port; the cache answers
+    assert len(movielens.load("ml-100k", "u1").test.rating) == 20_000
+
+
+def test_offline_download_fails_fast(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.delenv("JAXAE_DATA_DIR", raising=False)
+    monkeypatch.setenv("JAXAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("JAXAE_ML_100K_URL", "http://127.0.0.1:9/ml-100k.zip")
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match="download of http://127.0.0.1:9/ml-100k.zip failed"):
+        movielens.load("ml-100k", "u1")
+    assert time.perf_counter() - t0 < 10
+
+
+def test_an_unrated_movie_never_influences_training():
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 6, size=(8, 6)).astype(np.uint8)
+    raw[:, 2] = 0  # movie 2 unrated by everyone
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    params = jaxae.models.rbm.RBMParams(jax.random.normal(k1, (30, 4)), jax.random.normal(k2, (30,)), jnp.zeros(4))
+    cd = estimators.map_batch(estimators.cd(3, visible="softmax:5"), cf_rbm.softmax_units)
+    grads, _, _ = cd.estimate(jax.random.PRNGKey(1), params, jnp.asarray(raw), cd.init(None, params))
+    assert np.all(np.asarray(grads.W[10:15]) == 0) and np.all(np.asarray(grads.b_vis[10:15]) == 0)
+    assert np.any(np.asarray(grads.W[:10]) != 0)
+    # and the hidden layer ignores whatever the unrated units' weights are
+    v, _ = cf_rbm.softmax_units(jnp.asarray(raw))
+    moved = params._replace(W=params.W.at[10:15].set(100.0))
+    np.testing.assert_array_equal(jaxae.models.rbm.hidden_logits(params, v), jaxae.models.rbm.hidden_logits(moved, v))
+
+
+def test_expected_rating_is_exact_on_a_tiny_model():
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(3), 3)
+    params = jaxae.models.rbm.RBMParams(jax.random.normal(k1, (15, 4)), jax.random.normal(k2, (15,)),
+                                         jax.random.normal(k3, (4,)))
+    raw = jnp.array([[5, 0, 2]], jnp.uint8)
+    v = np.zeros(15)
+    v[4], v[11] = 1, 1  # movie 0 rated 5, movie 2 rated 2
+    p_h = 1 / (1 + np.exp(-(v @ np.asarray(params.W) + np.asarray(params.b_hid))))
+    logits = (np.asarray(params.W) @ p_h + np.asarray(params.b_vis)).reshape(3, 5)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(cf_rbm.expected_rating(params, raw)[0], p @ np.arange(1, 6), rtol=1e-5)
+
+
+def test_top_n_never_uses_test_ratings_or_recommends_training_items():
+    rng = np.random.default_rng(1)
+    train = (rng.random((20, 30)) < 0.3) * rng.integers(1, 6, (20, 30))
+    test = np.where(train > 0, 0, (rng.random((20, 30)) < 0.2) * rng.integers(1, 6, (20, 30)))
+    perfect = np.where(test > 0, test, 0.0).astype(float)  # a leaky predictor that has seen the test set
+    honest = recsys.top_n(rng.random((20, 30)), train, test)
+    leaky = recsys.top_n(perfect + 10 * (train > 0), train, test)  # training items score highest: must be skipped
+    assert leaky.precision > honest.precision and leaky.ndcg > 0.99
+    for user in range(5):
+        picks = [i for i, _ in recsys.recommend(rng.random((20, 30)), train, user, 10)]
+        assert not (train[user, picks] > 0).any()
+    with pytest.raises(DataError, match="unknown user 21"):
+        recsys.recommend(perfect, train, 20)
+
+
+def test_bias_baseline_beats_the_global_mean(u1):
+    data = movielens.as_dataset(u1)
+    train, test = data.train_images.astype(float), data.test_images[:, 1].astype(float)
+    bias = recsys.rmse_mae(recsys.fit_biases(train).predict(), test)[0]
+    mean = recsys.rmse_mae(recsys.global_mean(train), test)[0]
+    assert 0.95 < bias < 0.97 and 1.15 < mean < 1.16  # u1: 0.9599 and 1.1537
+
+
+@pytest.mark.parametrize("model", ["cf-rbm", "autorec", "rbm-binary"])
+def test_recommender_cli_train_eval_recommend(model, data_dir, tmp_path, capsys):
+    from jaxae import cli
+
+    run = str(tmp_path / model)
+    args = ["train", model, "--data", "ml-100k/u1", "--data-dir", data_dir, "--epochs", "2", "--batch-size", "100",
+            "--no-progress", "--workdir", run]
+    assert cli.main(args) == 0
+    predictions_before = open(os.path.join(run, "metrics.jsonl")).read()
+    capsys.readouterr()
+    assert cli.main(["eval", "--run", run, "--data-dir", data_dir, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "precision@10" in out and "bias baseline RMSE 0.9599" in out
+    assert cli.main(["recommend", "--run", run, "--user", "42", "--top", "5", "--data-dir", data_dir]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6 and lines[1].startswith("  1.")
+    assert cli.main(["recommend", "--run", run, "--user", "944", "--data-dir", data_dir]) == 2
+    assert "unknown user 944" in capsys.readouterr().err
+    assert open(os.path.join(run, "metrics.jsonl")).read() == predictions_before
+
+
+def test_recommenders_refuse_images(small):
+    with pytest.raises(DataError, match="rating matrices"):
+        jaxae.fit(cf_rbm.cf_rbm_task(), small, jaxae.TrainConfig(epochs=1, progress=False), None)
