@@ -42,8 +42,10 @@ def run(key: jax.Array, state: GibbsState, params: rbm.RBMParams, n_steps: int, 
         mask: jax.Array | None = None) -> tuple[GibbsState, GibbsInfo]:
     """`n_steps` sweeps with lax.scan (step i uses fold_in(key, i)); returns the last state and info."""
 
-    def body(state, i):
-        return kernel(jax.random.fold_in(key, i), state, params, visible, mask)
+    def body(carry, i):
+        return kernel(jax.random.fold_in(key, i), carry[0], params, visible, mask), None
 
-    state, infos = jax.lax.scan(body, state, jax.numpy.arange(n_steps))
-    return state, jax.tree.map(lambda x: x[-1], infos)
+    # the last step's info rides in the carry (stacking every step's would cost memory traffic)
+    info = GibbsInfo(jax.numpy.zeros_like(state.v), jax.numpy.zeros_like(state.h))
+    (state, info), _ = jax.lax.scan(body, (state, info), jax.numpy.arange(n_steps))
+    return state, info
