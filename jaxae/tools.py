@@ -167,7 +167,7 @@ def rating_matrices(run: Run) -> tuple[np.ndarray, np.ndarray]:
     from jaxae.data import movielens
 
     train, test = run.data.train_images, run.data.test_images[:, 1]
-    if run.task.adapt_data is movielens.transpose:  # item-major data: turn it back
+    if run.task.adapt_data is movielens.transpose:  # item-major data (I-AutoRec, item-based CF-RBM): turn it back
         train, test = train.T, test.T
     return np.asarray(train), np.asarray(test)
 

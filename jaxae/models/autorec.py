@@ -31,7 +31,7 @@ class AutoRec(nn.Module):
 
 @dataclass(frozen=True)
 class AutoRecConfig:
-    """I-AutoRec on MovieLens ratings, trained with Adam.
+    """I-AutoRec on MovieLens ratings, trained with Adam (best full-batch: --batch-size 1682 on ML-100K).
 
     Attributes:
       hidden: hidden units (the paper: 500).
@@ -41,8 +41,8 @@ class AutoRecConfig:
     """
 
     hidden: int = 500
-    l2: float = 1e-3
-    learning_rate: float = 1e-3
+    l2: float = 0.1
+    learning_rate: float = 3e-3
     default_rating: float = 3.0
 
     def __post_init__(self):
