@@ -195,3 +195,22 @@ def test_recommender_cli_train_eval_recommend(model, data_dir, tmp_path, capsys)
 def test_recommenders_refuse_images(small):
     with pytest.raises(DataError, match="rating matrices"):
         jaxae.fit(cf_rbm.cf_rbm_task(), small, jaxae.TrainConfig(epochs=1, progress=False), None)
+
+
+def test_ml_1m_format_and_folds(tmp_path):
+    """ML-1M's `::` files (a small synthetic copy: the real one is not in ../shared/data)."""
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    lines = {(int(u), int(i)): int(r) for u, i, r in zip(rng.integers(1, 6041, 500), rng.integers(1, 3953, 500),
+                                                         rng.integers(1, 6, 500))}
+    (folder / "ratings.dat").write_text("".join(f"{u}::{i}::{r}::978300760\n" for (u, i), r in lines.items()))
+    (folder / "movies.dat").write_bytes("1::Toy Story (1995)::Animation\n2::Misérables, Les (1995)::Drama\n"
+                                        .encode("latin-1"))
+    folds = [movielens.load("ml-1m", f, str(tmp_path), download_ok=False) for f in movielens.FOLDS_1M]
+    tests = [set(zip(f.test.user.tolist(), f.test.item.tolist())) for f in folds]
+    assert sum(len(t) for t in tests) == len(lines) and len(set().union(*tests)) == len(lines)  # a partition
+    for f, t in zip(folds, tests):
+        assert not t & set(zip(f.train.user.tolist(), f.train.item.tolist()))
+    assert folds[0].n_users == 6040 and folds[0].titles[1] == "Misérables, Les (1995)"
+    assert jaxae.data.load("ml-1m/3", str(tmp_path), download=False).train_images.shape == (6040, 3952)
