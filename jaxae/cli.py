@@ -143,9 +143,13 @@ def train_command(args) -> int:
     train_config = _build(TrainConfig, args)
     workdir = args.workdir or f"runs/{args.model}-{args.data.replace(':', '-').replace('/', '-')}"
     dataset = jdata.load(args.data, args.data_dir, download=not args.no_download, tfds_download=args.tfds_download)
-    logging.getLogger("jaxae").info(
-        "training %s on %s (%d train, %d test images) in %s", args.model, dataset.name,
-        len(dataset.train_images), len(dataset.test_images), workdir)
+    if dataset.test_images.ndim == 3 and dataset.test_images.shape[1] == 2:  # a rating matrix
+        n_users, n_items = dataset.train_images.shape
+        size = (f"{n_users} users x {n_items} movies, {int((dataset.train_images > 0).sum())} training and "
+                f"{int((dataset.test_images[:, 1] > 0).sum())} test ratings")
+    else:
+        size = f"{len(dataset.train_images)} train, {len(dataset.test_images)} test images"
+    logging.getLogger("jaxae").info("training %s on %s (%s) in %s", args.model, dataset.name, size, workdir)
     run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": args.data}
     result = fit(make_task(model_config), dataset, train_config, workdir, resume=args.resume, run_config=run_config)
     if result.history:
