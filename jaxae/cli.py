@@ -115,6 +115,7 @@ def make_parser() -> argparse.ArgumentParser:
     rec.add_argument("--run", required=True, help="the run folder of a cf-rbm, autorec or rbm-binary run")
     rec.add_argument("--user", type=int, required=True, help="user id as in the data (1-based)")
     rec.add_argument("--top", type=int, default=10, help="how many movies (default: 10)")
+    rec.add_argument("--movie", type=int, default=None, help="print the prediction for this movie id instead")
     rec.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     return parser
 
@@ -127,6 +128,13 @@ def recommend_command(args) -> int:
         raise JaxaeError(f"--top must be at least 1, got {args.top}")
     run = load_run(args.run, args.data_dir)
     unit = "p(like)" if run.model == "rbm-binary" else "predicted rating"
+    if args.movie is not None:
+        from jaxae.tools import predict_one
+
+        title, score, known = predict_one(run, args.user, args.movie, args.data_dir)
+        note = f" (the user rated it {known} in training)" if known else ""
+        print(f"user {args.user}, movie {args.movie} {title}: {unit} {score:.2f}{note}")
+        return 0
     print(f"user {args.user}, {run.model} run {args.run} (epoch {run.epoch}); {unit}:")
     for rank, (title, score) in enumerate(recommend_for(run, args.user, args.top, args.data_dir), 1):
         print(f"{rank:3d}. {score:5.2f}  {title}")

@@ -201,3 +201,20 @@ def recommend_for(run: Run, user: int, top: int = 10, data_dir: str | None = Non
     titles = movielens.load_named(run.data.name, data_dir, download_ok=False).titles
     scores = run.task.predict(run.state.params, train)  # item-based models need every user's column
     return [(titles[i], s) for i, s in recsys.recommend(scores, train, user - 1, top)]
+
+
+def predict_one(run: Run, user: int, movie: int, data_dir: str | None = None) -> tuple[str, float, int]:
+    """(title, score, training rating or 0) for a 1-based user and movie id."""
+    from jaxae.data import movielens
+
+    if run.task.predict is None:
+        raise ConfigError(f"{run.path} is a {run.model} run, not a recommender (cf-rbm, rbm-binary, autorec)")
+    train, _ = rating_matrices(run)
+    n_users, n_items = train.shape
+    if not 1 <= user <= n_users:
+        raise ConfigError(f"unknown user {user}: {run.data.name} has users 1..{n_users}")
+    if not 1 <= movie <= n_items:
+        raise ConfigError(f"unknown movie {movie}: {run.data.name} has movies 1..{n_items}")
+    titles = movielens.load_named(run.data.name, data_dir, download_ok=False).titles
+    scores = run.task.predict(run.state.params, train)
+    return titles[movie - 1], float(scores[user - 1, movie - 1]), int(train[user - 1, movie - 1])

@@ -189,6 +189,10 @@ def test_recommender_cli_train_eval_recommend(model, data_dir, tmp_path, capsys)
     assert len(lines) == 6 and lines[1].startswith("  1.")
     assert cli.main(["recommend", "--run", run, "--user", "944", "--data-dir", data_dir]) == 2
     assert "unknown user 944" in capsys.readouterr().err
+    assert cli.main(["recommend", "--run", run, "--user", "1", "--movie", "1", "--data-dir", data_dir]) == 0
+    assert "Toy Story (1995)" in capsys.readouterr().out
+    assert cli.main(["recommend", "--run", run, "--user", "1", "--movie", "1683", "--data-dir", data_dir]) == 2
+    assert "unknown movie 1683" in capsys.readouterr().err
     assert open(os.path.join(run, "metrics.jsonl")).read() == predictions_before
 
 
