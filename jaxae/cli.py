@@ -159,6 +159,8 @@ def train_command(args) -> int:
         size = f"{len(dataset.train_images)} train, {len(dataset.test_images)} test images"
     logging.getLogger("jaxae").info("training %s on %s (%s) in %s", args.model, dataset.name, size, workdir)
     run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": args.data}
+    if args.model == "dbn":
+        return _train_dbn(model_config, dataset, train_config, workdir, args.resume, run_config)
     result = fit(make_task(model_config), dataset, train_config, workdir, resume=args.resume, run_config=run_config)
     if result.history:
         last = result.history[-1]
@@ -169,6 +171,22 @@ def train_command(args) -> int:
               f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode); run folder: {workdir}")
     else:
         print(f"nothing to train: {workdir} already has {train_config.epochs} epochs; raise --epochs to go on")
+    return 0
+
+
+def _train_dbn(config, dataset, train_config, workdir, resume, run_config) -> int:
+    import json
+    import os
+
+    from jaxae.models import dbn
+
+    dbn.pretrain(config, dataset, train_config, workdir, resume=resume, run_config=run_config)
+    for i in range(len(config.layers)):
+        with open(os.path.join(workdir, f"layer_{i + 1}", "metrics.jsonl")) as f:
+            last = json.loads(f.read().splitlines()[-1])
+        print(f"layer {i + 1} ({config.layers[i]} hidden), epoch {last['epoch']}: test_recon_error="
+              f"{last['test_recon_error']:.5g}, free_energy_gap={last['free_energy_gap']:.4g}; "
+              f"run folder: {workdir}/layer_{i + 1}")
     return 0
 
 
@@ -185,7 +203,8 @@ def eval_command(args) -> int:
     if "ais_log_z" in result:
         exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
         print(f"{run.model} epoch {run.epoch}: AIS log Z {result['ais_log_z']:.2f} ± {result['ais_log_z_stderr']:.2f}"
-              f"{exact}, test log-likelihood {result['test_log_likelihood']:.2f} nats over {result['n_test']} test images"
+              f"{exact}, test log-likelihood {result['test_log_likelihood']:.2f} ± "
+              f"{result['test_log_likelihood_stderr']:.2f} nats over {result['n_test']} test images"
               f" (AIS effective sample size {result['ais_ess']:.0f} of {result['ais_chains']} chains)")
         if result["ais_ess"] < 0.1 * result["ais_chains"] or result["ais_log_z_stderr"] > 0.5:
             print("jaxae: warning: the AIS weights are dominated by a few chains, so log Z is probably "

@@ -152,10 +152,14 @@ def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int)
     key = jax.random.fold_in(steps.eval_key(run.state.key), 4)
     estimate = jax.jit(ais.log_partition, static_argnums=(3, 4))(
         key, params, ais.base_rate_biases(train), chains, temperatures)
-    mean_free_energy = float(jnp.mean(rbm.free_energy(params, test)))
+    free_energies = np.asarray(rbm.free_energy(params, test), np.float64)
+    mean_free_energy = float(free_energies.mean())
+    # standard error of the mean log-likelihood: the test sample's spread and the AIS error of log Z
+    sample_se = float(free_energies.std(ddof=1) / math.sqrt(len(free_energies)))
     out = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
            "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
-           "test_log_likelihood": -mean_free_energy - float(estimate.log_z)}
+           "test_log_likelihood": -mean_free_energy - float(estimate.log_z),
+           "test_log_likelihood_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
     if min(params.W.shape) <= 24:
         out["exact_log_z"] = float(rbm.exact_log_partition(params))
         out["test_log_likelihood_exact"] = -mean_free_energy - out["exact_log_z"]

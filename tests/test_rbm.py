@@ -151,6 +151,17 @@ def test_rbm_cli_train_and_pictures(tmp_path, capsys):
     assert "train_recon_error=" in capsys.readouterr().out
     assert main(["sample", "--run", run]) == 0
     assert sorted(os.listdir(tmp_path / "rbm" / "samples")) == ["filters.png", "samples.png"]
+    capsys.readouterr()
+    assert main(["eval", "--run", run, "--ais", "--ais-chains", "20", "--ais-temperatures", "500",
+                 "--no-progress"]) == 0
+    import json
+
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    # 25 hidden units: too many to enumerate (the limit is 24), so only the AIS estimate is there
+    assert "exact_log_z" not in result and result["ais_chains"] == 20
+    free = result["test_free_energy"]
+    assert result["test_log_likelihood"] == pytest.approx(-free - result["ais_log_z"], abs=1e-3)
+    assert result["ais_log_z_stderr"] < result["test_log_likelihood_stderr"] < 5
 
 
 def test_pseudo_likelihood_is_the_exact_conditional():

@@ -1,5 +1,5 @@
 """Models. MODELS maps a command-line name to (config class, task factory)."""
-from jaxae.models import autoencoder, autorec, cf_rbm, conv_autoencoder, rbm, vae
+from jaxae.models import autoencoder, autorec, cf_rbm, conv_autoencoder, dbn, rbm, vae
 from jaxae.models.autoencoder import AEConfig, Autoencoder, DAEConfig
 from jaxae.models.conv_autoencoder import ConvAEConfig
 from jaxae.models.vae import IWAEConfig, VAEConfig
@@ -14,7 +14,8 @@ MODELS = {
     "cf-rbm": (cf_rbm.CFRBMConfig, cf_rbm.cf_rbm_task),
     "rbm-binary": (cf_rbm.BinaryRBMConfig, cf_rbm.binary_task),
     "autorec": (autorec.AutoRecConfig, autorec.task),
+    "dbn": (dbn.DBNConfig, None),  # a stack of runs: see jaxae.models.dbn.pretrain
 }
 
 __all__ = ["AEConfig", "Autoencoder", "ConvAEConfig", "DAEConfig", "IWAEConfig", "MODELS", "VAEConfig",
-           "autoencoder", "autorec", "cf_rbm", "conv_autoencoder", "rbm", "vae"]
+           "autoencoder", "autorec", "cf_rbm", "conv_autoencoder", "dbn", "rbm", "vae"]

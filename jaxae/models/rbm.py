@@ -225,8 +225,9 @@ class RBMConfig:
       weight_decay: L2 coefficient on W.
       sparsity_target: desired mean hidden activation (the practical guide's section 11; 0: off).
       sparsity_cost: strength of the sparsity term.
-      binarize: "static" (threshold 0.5), "dynamic" (a fresh Bernoulli sample every step), or "none"
-        (the data must already be binary).
+      binarize: "static" (threshold 0.5), "dynamic" (a fresh Bernoulli sample every step), "none"
+        (the data must already be binary), or "probabilities" (values in [0, 1] used as they are, e.g.
+        the hidden probabilities a DBN's upper layers train on).
     """
 
     n_hidden: int = 500
@@ -262,8 +263,8 @@ class RBMConfig:
         if self.sparsity_cost < 0 or (self.sparsity_cost and not 0 < self.sparsity_target < 1):
             raise ConfigError(f"sparsity needs a target in (0, 1) and a cost >= 0, got "
                               f"{self.sparsity_target}, {self.sparsity_cost}")
-        if self.binarize not in ("static", "dynamic", "none"):
-            raise ConfigError(f"binarize must be static, dynamic or none, got {self.binarize!r}")
+        if self.binarize not in ("static", "dynamic", "none", "probabilities"):
+            raise ConfigError(f"binarize must be static, dynamic, none or probabilities, got {self.binarize!r}")
 
 
 def task(config: RBMConfig = RBMConfig()):
