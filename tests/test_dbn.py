@@ -1,4 +1,5 @@
 """DBN greedy pretraining, the bottom-up pass, the unrolled network and resuming mid-stack."""
+import json
 import os
 
 import jax
@@ -19,9 +20,9 @@ TRAIN = jaxae.TrainConfig(epochs=2, batch_size=64, progress=False)
 def test_pretraining_improves_every_layer(small, tmp_path):
     dbn.pretrain(CONFIG, small, TRAIN, str(tmp_path))
     for layer in ("layer_1", "layer_2"):
-        rows = [__import__("json").loads(line) for line in open(tmp_path / layer / "metrics.jsonl")]
+        rows = [json.loads(line) for line in (tmp_path / layer / "metrics.jsonl").read_text().splitlines()]
         assert rows[-1]["test_recon_error"] < rows[0]["test_recon_error"], layer
-    first = open(tmp_path / "layer_1" / "metrics.jsonl").readline()
+    first = (tmp_path / "layer_1" / "metrics.jsonl").read_text().splitlines()[0]
     assert "free_energy_gap" in first
 
 
@@ -40,7 +41,10 @@ def test_resume_mid_stack_continues_at_the_right_layer(small, tmp_path):
     dbn.pretrain(CONFIG, small, one_epoch, part, resume=True)  # ... layer 2 interrupted after one epoch
     resumed = dbn.pretrain(CONFIG, small, TRAIN, part, resume=True)
     assert tree_equal(resumed, full)
-    lines = lambda layer: len(open(os.path.join(part, layer, "metrics.jsonl")).read().splitlines())  # noqa: E731
+    def lines(layer):
+        with open(os.path.join(part, layer, "metrics.jsonl")) as f:
+            return len(f.read().splitlines())
+
     assert lines("layer_1") == 2 and lines("layer_2") == 2  # layer 1 not retrained, layer 2 continued
     with pytest.raises(jaxae.errors.CheckpointError, match="--resume"):  # nothing is overwritten
         dbn.pretrain(CONFIG, small, TRAIN, part)

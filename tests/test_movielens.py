@@ -77,7 +77,8 @@ def _zip_of(folder, names, damage=None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
         for name in names:
-            data = open(os.path.join(folder, name), "rb").read()
+            with open(os.path.join(folder, name), "rb") as f:
+                data = f.read()
             if name == damage:
                 data = data.replace(b"\t5\t", b"\t4\t", 1)
             z.writestr(f"ml-100k/{name}", data)
@@ -179,7 +180,8 @@ def test_recommender_cli_train_eval_recommend(model, data_dir, tmp_path, capsys)
     args = ["train", model, "--data", "ml-100k/u1", "--data-dir", data_dir, "--epochs", "2", "--batch-size", "100",
             "--no-progress", "--workdir", run]
     assert cli.main(args) == 0
-    predictions_before = open(os.path.join(run, "metrics.jsonl")).read()
+    metrics = tmp_path / model / "metrics.jsonl"
+    predictions_before = metrics.read_text()
     capsys.readouterr()
     assert cli.main(["eval", "--run", run, "--data-dir", data_dir, "--no-progress"]) == 0
     out = capsys.readouterr().out
@@ -193,7 +195,7 @@ def test_recommender_cli_train_eval_recommend(model, data_dir, tmp_path, capsys)
     assert "Toy Story (1995)" in capsys.readouterr().out
     assert cli.main(["recommend", "--run", run, "--user", "1", "--movie", "1683", "--data-dir", data_dir]) == 2
     assert "unknown movie 1683" in capsys.readouterr().err
-    assert open(os.path.join(run, "metrics.jsonl")).read() == predictions_before
+    assert metrics.read_text() == predictions_before
 
 
 def test_recommenders_refuse_images(small):

@@ -110,7 +110,7 @@ def cf_rbm_task(config: CFRBMConfig = CFRBMConfig()):
 
     def init(key, raw):
         n_items = raw.shape[1]
-        v, mask = softmax_units(raw)
+        v, _ = softmax_units(raw)
         # visible biases: log of each movie's rating frequencies in the training set, shrunk towards
         # the frequencies of all ratings by `prior` pseudo-ratings (rarely rated movies)
         counts = v.reshape(-1, n_items, K).sum(axis=0)

@@ -107,13 +107,13 @@ def pretrain(config: DBNConfig, data, train, workdir: str | None = None, resume:
         if i + 1 < len(config.layers):  # the next layer's data: this layer's hidden probabilities
             from jaxae.train.steps import eval_inputs
 
-            key = result.state.key
-            if i == 0:  # binarized pixels (one fixed draw for dynamic binarization)
-                pre = lambda x: np.asarray(eval_inputs(task, key, jnp.asarray(x)))  # noqa: E731
-            else:  # the probabilities themselves: the bottom-up pass is deterministic
-                pre = lambda x: np.asarray(x, np.float32).reshape(len(x), -1)  # noqa: E731
-            train_x = _features([stack[-1]], pre(layer_data.train_images))
-            test_x = _features([stack[-1]], pre(layer_data.test_images))
+            def inputs(x, task=task, key=result.state.key, bottom=i == 0):
+                if bottom:  # binarized pixels (one fixed draw for dynamic binarization)
+                    return np.asarray(eval_inputs(task, key, jnp.asarray(x)))
+                return np.asarray(x, np.float32).reshape(len(x), -1)  # probabilities: a deterministic pass
+
+            train_x = _features([stack[-1]], inputs(layer_data.train_images))
+            test_x = _features([stack[-1]], inputs(layer_data.test_images))
             layer_data = Dataset(train_x, data.train_labels, test_x, data.test_labels, f"{data.name}/layer_{i + 1}")
     return stack
 
