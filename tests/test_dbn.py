@@ -68,3 +68,40 @@ def test_dbn_cli(tmp_path, capsys):
     assert "--layers needs one or more positive sizes" in capsys.readouterr().err
     assert cli.main(["eval", "--run", os.path.join(run, "layer_1"), "--ais", "--ais-chains", "10",
                      "--ais-temperatures", "200", "--no-progress"]) == 0
+
+
+def test_classifier_starts_from_the_pretrained_stack(small, tmp_path):
+    stack = dbn.pretrain(CONFIG, small, jaxae.TrainConfig(epochs=1, batch_size=64, progress=False), str(tmp_path))
+    loaded = dbn.load_stack(str(tmp_path))
+    assert tree_equal(loaded, stack)
+    task = dbn.classifier_task(dbn.ClassifierConfig(layers=(32, 16), pretrained=str(tmp_path)))
+    packed = dbn.with_labels(small)
+    assert packed.train_images.shape == (512, 785) and np.array_equal(packed.train_images[:, -1], small.train_labels)
+    params = task.init(jax.random.PRNGKey(0), task.preprocess(None, jnp.asarray(packed.train_images[:4])))["params"]
+    for i, layer in enumerate(stack):
+        np.testing.assert_array_equal(params[f"dense_{i}"]["kernel"], layer.W)
+    assert params["dense_2"]["kernel"].shape == (16, 10)
+    # fine-tuning trains; the test set (256) is not a multiple of the evaluation batch (100)
+    task = dbn.classifier_task(dbn.ClassifierConfig(layers=(32, 16), pretrained=str(tmp_path), learning_rate=0.5))
+    result = jaxae.fit(task, small, jaxae.TrainConfig(epochs=5, batch_size=32, eval_batch_size=100, progress=False))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] - 0.2  # measured: 2.40 -> 1.92
+    assert 0 <= result.history[-1]["test_error"] < 0.9
+    with pytest.raises(ConfigError, match="does not match the pretrained stack"):
+        dbn.classifier_task(dbn.ClassifierConfig(layers=(32, 8), pretrained=str(tmp_path)))
+    with pytest.raises(jaxae.errors.CheckpointError, match="no DBN layers"):
+        dbn.classifier_task(dbn.ClassifierConfig(layers=(32, 16), pretrained=str(tmp_path / "layer_1")))
+
+
+def test_classifier_cli(tmp_path, capsys):
+    from jaxae import cli
+
+    stack = str(tmp_path / "dbn")
+    assert cli.main(["train", "dbn", "--layers", "20,10", "--epochs", "1", "--batch-size", "100", "--no-progress",
+                     "--workdir", stack]) == 0
+    for pretrained in (stack, ""):
+        run = str(tmp_path / f"cls{len(pretrained)}")
+        assert cli.main(["train", "dbn-classifier", "--layers", "20,10", "--pretrained", pretrained, "--epochs", "1",
+                         "--batch-size", "100", "--no-progress", "--workdir", run]) == 0
+        assert "test_error=" in capsys.readouterr().out
+        assert cli.main(["eval", "--run", run, "--no-progress"]) == 0
+        assert '"test_error"' in capsys.readouterr().out

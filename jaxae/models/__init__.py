@@ -15,6 +15,7 @@ MODELS = {
     "rbm-binary": (cf_rbm.BinaryRBMConfig, cf_rbm.binary_task),
     "autorec": (autorec.AutoRecConfig, autorec.task),
     "dbn": (dbn.DBNConfig, None),  # a stack of runs: see jaxae.models.dbn.pretrain
+    "dbn-classifier": (dbn.ClassifierConfig, dbn.classifier_task),
 }
 
 __all__ = ["AEConfig", "Autoencoder", "ConvAEConfig", "DAEConfig", "IWAEConfig", "MODELS", "VAEConfig",

@@ -122,3 +122,116 @@ def unroll(stack: list[rbm.RBMParams]) -> dict:
     """Parameters of `jaxae.nn.MLP(features=[sizes], activation=sigmoid, final_activation=sigmoid)`
     whose output equals `up(stack, v)[-1]` (add a classifier layer on top to fine-tune)."""
     return {"params": {f"dense_{i}": {"kernel": p.W, "bias": p.b_hid} for i, p in enumerate(stack)}}
+
+
+# --- fine-tuning as a classifier ---------------------------------------------------------------
+
+
+def load_stack(workdir: str) -> list[rbm.RBMParams]:
+    """The pretrained RBMs of a `pretrain` workdir (newest intact checkpoint of each layer_i)."""
+    import json
+
+    from jaxae.errors import CheckpointError
+    from jaxae.train.checkpoint import Checkpointer
+    from jaxae.train.state import init_state
+
+    stack, n_visible, i = [], None, 1
+    while os.path.isdir(os.path.join(workdir, f"layer_{i}")):
+        folder = os.path.join(workdir, f"layer_{i}")
+        with open(os.path.join(folder, "config.json")) as f:
+            stored = json.load(f)
+        layer = rbm.RBMConfig(**stored["model"])
+        n_visible = n_visible or 784
+        target = init_state(rbm.task(layer), stored["train"]["seed"], np.zeros((2, n_visible), np.float32))
+        restored = Checkpointer(os.path.join(folder, "checkpoints")).restore_latest(target)
+        if restored is None:
+            raise CheckpointError(f"{folder} has no checkpoint; pretrain the DBN first (jaxae train dbn)")
+        stack.append(restored[1].params)
+        n_visible, i = layer.n_hidden, i + 1
+    if not stack:
+        raise CheckpointError(f"{workdir} holds no DBN layers (layer_1, layer_2, ...); pass the --workdir of "
+                              "jaxae train dbn")
+    return stack
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """A DBN unrolled into an MLP with a 10-way softmax on top, fine-tuned by backprop (the chapter's
+    "feed-forward network for fine-tuning"), or the same MLP from random initialisation.
+
+    Attributes:
+      layers: hidden sizes, bottom up; must match the pretrained stack.
+      pretrained: the --workdir of `jaxae train dbn` to start from; empty: random initialisation.
+      classes: output classes.
+      learning_rate: SGD step size.
+      momentum: SGD momentum.
+      weight_decay: L2 coefficient on the weights (added to the gradient).
+    """
+
+    layers: tuple[int, ...] = (500, 500, 2000)
+    pretrained: str = ""
+    classes: int = 10
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        DBNConfig(layers=self.layers)  # the same checks
+        if self.classes < 2 or self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ConfigError("need classes >= 2, learning_rate > 0 and weight_decay >= 0")
+
+
+def with_labels(dataset):
+    """The trainer's batches are rows of one array: append each label as a last column (n, pixels + 1)."""
+    from jaxae.data.dataset import Dataset
+
+    def pack(images, labels):
+        flat = images.reshape(len(images), -1)
+        return np.concatenate([flat, np.asarray(labels).astype(flat.dtype)[:, None]], axis=1)
+
+    return Dataset(pack(dataset.train_images, dataset.train_labels), dataset.train_labels,
+                   pack(dataset.test_images, dataset.test_labels), dataset.test_labels, dataset.name)
+
+
+def classifier_task(config: ClassifierConfig = ClassifierConfig()):
+    """The trainer's Task: pixels binarized at 0.5 (as in pretraining) -> sigmoid MLP -> softmax."""
+    import optax
+
+    from jaxae.data.transforms import binarize
+    from jaxae.estimators import from_loss
+    from jaxae.nn import MLP
+    from jaxae.train.state import Task
+
+    stack = load_stack(config.pretrained) if config.pretrained else None
+    if stack is not None and tuple(p.W.shape[1] for p in stack) != tuple(config.layers):
+        raise ConfigError(f"--layers {','.join(map(str, config.layers))} does not match the pretrained stack in "
+                          f"{config.pretrained} ({','.join(str(p.W.shape[1]) for p in stack)})")
+    model = MLP(features=(*config.layers, config.classes), activation=jax.nn.sigmoid)
+
+    def split(raw):
+        return binarize(raw[:, :-1]), raw[:, -1].astype(jnp.int32)
+
+    def init(key, batch):
+        params = model.init(key, batch[0])
+        if stack is not None:
+            pretrained = unroll(stack)["params"]
+            params = {"params": {**params["params"], **pretrained}}
+        return params
+
+    def loss_fn(key, params, batch):
+        x, y = batch
+        logits = model.apply(params, x)
+        loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+        return loss, {"error": jnp.mean(jnp.argmax(logits, -1) != y)}
+
+    def evaluate(key, params, batch):
+        x, y = batch
+        logits = model.apply(params, x)
+        return {"error": (jnp.argmax(logits, -1) != y).astype(jnp.float32),
+                "nll": optax.softmax_cross_entropy_with_integer_labels(logits, y)}
+
+    optimizer = optax.sgd(config.learning_rate, momentum=config.momentum or None)
+    if config.weight_decay:
+        optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optimizer)
+    return Task(name="dbn-classifier", init=init, estimator=from_loss(loss_fn), optimizer=optimizer,
+                preprocess=lambda key, raw: split(raw), evaluate=evaluate, adapt_data=with_labels)

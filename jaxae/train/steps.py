@@ -86,18 +86,19 @@ def evaluate(task: Task, batch_size: int, state: TrainState, images: jax.Array) 
     n = images.shape[0]
     steps = -(-n // batch_size)
     pad = steps * batch_size - n
-    x = eval_inputs(task, state.key, images)
-    x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+    x = eval_inputs(task, state.key, images)  # an array, or a pytree of arrays (e.g. pixels and labels)
+    if pad:
+        x = jax.tree.map(lambda a: jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)]), x)
     mask = (jnp.arange(steps * batch_size) < n).astype(jnp.float32).reshape(steps, batch_size)
     key = jax.random.fold_in(eval_key(state.key), 1)
 
     def body(totals, i):
-        batch = jax.lax.dynamic_slice_in_dim(x, i * batch_size, batch_size)
+        batch = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i * batch_size, batch_size), x)
         per_example = task.evaluate(jax.random.fold_in(key, i), state.params, batch)
         sums = {name: jnp.sum(v * mask[i]) for name, v in per_example.items()}
         return jax.tree.map(jnp.add, totals, sums), None
 
-    shapes = jax.eval_shape(lambda: task.evaluate(key, state.params, x[:batch_size]))
+    shapes = jax.eval_shape(lambda: task.evaluate(key, state.params, jax.tree.map(lambda a: a[:batch_size], x)))
     zeros = {name: jnp.zeros((), jnp.float32) for name in shapes}
     totals, _ = jax.lax.scan(body, zeros, jnp.arange(steps))
     return {name: v / n for name, v in totals.items()}
