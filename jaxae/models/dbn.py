@@ -6,8 +6,8 @@ Layer 1 is an RBM on the (binarized) pixels; layer i + 1 is an RBM on layer i's 
 epoch where it stopped. `up` is the deterministic bottom-up pass; `unroll` turns the stack into the
 parameters of a Flax MLP that computes exactly that pass (the start of fine-tuning).
 
-Status: greedy pretraining, the bottom-up pass and the unrolled network. Fine-tuning (classifier,
-deep autoencoder) and generation are not built yet.
+Status: greedy pretraining, the bottom-up pass, the unrolled network and its fine-tuning as a
+classifier (`classifier_task`). The deep autoencoder and generation are not built yet.
 """
 from __future__ import annotations
 
