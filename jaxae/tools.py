@@ -192,9 +192,8 @@ def recommender_metrics(run: Run, n: int = 10) -> dict:
             "global_mean_rmse": mean_rmse, "global_mean_mae": mean_mae}
 
 
-def recommend_for(run: Run, user: int, top: int = 10, data_dir: str | None = None) -> list[tuple[str, float]]:
-    """(title, score) of the `top` unrated movies with the highest scores for `user` (1-based id)."""
-    from jaxae import recsys
+def _scores_for(run: Run, user: int, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(user-major training matrix, scores of every user, titles) for a 1-based user id, checked."""
     from jaxae.data import movielens
 
     if run.task.predict is None:
@@ -204,21 +203,21 @@ def recommend_for(run: Run, user: int, top: int = 10, data_dir: str | None = Non
         raise ConfigError(f"unknown user {user}: {run.data.name} has users 1..{train.shape[0]}")
     titles = movielens.load_named(run.data.name, data_dir, download_ok=False).titles
     scores = run.task.predict(run.state.params, train)  # item-based models need every user's column
+    return train, scores, titles
+
+
+def recommend_for(run: Run, user: int, top: int = 10, data_dir: str | None = None) -> list[tuple[str, float]]:
+    """(title, score) of the `top` unrated movies with the highest scores for `user` (1-based id)."""
+    from jaxae import recsys
+
+    train, scores, titles = _scores_for(run, user, data_dir)
     return [(titles[i], s) for i, s in recsys.recommend(scores, train, user - 1, top)]
 
 
 def predict_one(run: Run, user: int, movie: int, data_dir: str | None = None) -> tuple[str, float, int]:
     """(title, score, training rating or 0) for a 1-based user and movie id."""
-    from jaxae.data import movielens
-
-    if run.task.predict is None:
-        raise ConfigError(f"{run.path} is a {run.model} run, not a recommender (cf-rbm, rbm-binary, autorec)")
-    train, _ = rating_matrices(run)
-    n_users, n_items = train.shape
-    if not 1 <= user <= n_users:
-        raise ConfigError(f"unknown user {user}: {run.data.name} has users 1..{n_users}")
+    n_items = rating_matrices(run)[0].shape[1]
     if not 1 <= movie <= n_items:
         raise ConfigError(f"unknown movie {movie}: {run.data.name} has movies 1..{n_items}")
-    titles = movielens.load_named(run.data.name, data_dir, download_ok=False).titles
-    scores = run.task.predict(run.state.params, train)
+    train, scores, titles = _scores_for(run, user, data_dir)
     return titles[movie - 1], float(scores[user - 1, movie - 1]), int(train[user - 1, movie - 1])

@@ -99,7 +99,8 @@ def pretrain(config: DBNConfig, data, train, workdir: str | None = None, resume:
         # each layer folder is an ordinary rbm run (`jaxae eval --run WORKDIR/layer_1 --ais` works)
         from dataclasses import asdict
 
-        info = {**(run_config or {}), "model_name": "rbm", "model": asdict(layer), "dbn_layer": i + 1}
+        info = {**(run_config or {}), "model_name": "rbm", "model": asdict(layer), "dbn_layer": i + 1,
+                "n_visible": int(np.prod(layer_data.train_images.shape[1:]))}
         if i > 0:
             info["data"] = f"{info.get('data', data.name)} (hidden probabilities of layer {i})"
         result = fit(task, layer_data, train, folder, resume=resume, run_config=info)
@@ -135,19 +136,19 @@ def load_stack(workdir: str) -> list[rbm.RBMParams]:
     from jaxae.train.checkpoint import Checkpointer
     from jaxae.train.state import init_state
 
-    stack, n_visible, i = [], None, 1
+    stack, i = [], 1
     while os.path.isdir(os.path.join(workdir, f"layer_{i}")):
         folder = os.path.join(workdir, f"layer_{i}")
         with open(os.path.join(folder, "config.json")) as f:
             stored = json.load(f)
         layer = rbm.RBMConfig(**stored["model"])
-        n_visible = n_visible or 784
-        target = init_state(rbm.task(layer), stored["train"]["seed"], np.zeros((2, n_visible), np.float32))
+        shape = (2, stored["n_visible"])  # only the shapes of this target matter: the checkpoint fills it
+        target = init_state(rbm.task(layer), stored["train"]["seed"], np.zeros(shape, np.float32))
         restored = Checkpointer(os.path.join(folder, "checkpoints")).restore_latest(target)
         if restored is None:
             raise CheckpointError(f"{folder} has no checkpoint; pretrain the DBN first (jaxae train dbn)")
         stack.append(restored[1].params)
-        n_visible, i = layer.n_hidden, i + 1
+        i += 1
     if not stack:
         raise CheckpointError(f"{workdir} holds no DBN layers (layer_1, layer_2, ...); pass the --workdir of "
                               "jaxae train dbn")
