@@ -197,6 +197,13 @@ def eval_command(args) -> int:
     from jaxae.tools import evaluate_run
 
     run = load_run(args.run, args.data_dir)
+    if args.ais:
+        from jaxae.models.rbm import RBMParams
+
+        if not isinstance(run.state.params, RBMParams):
+            raise JaxaeError(f"--ais estimates an RBM's log Z, but {args.run} is a {run.model} run; drop --ais")
+        if args.ais_chains < 2 or args.ais_temperatures < 2:
+            raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
     result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress,
                           ais_chains=args.ais_chains if args.ais else 0, ais_temperatures=args.ais_temperatures)
     print(json.dumps(result))

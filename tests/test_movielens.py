@@ -186,6 +186,9 @@ def test_recommender_cli_train_eval_recommend(model, data_dir, tmp_path, capsys)
     assert cli.main(["eval", "--run", run, "--data-dir", data_dir, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "precision@10" in out and "bias baseline RMSE 0.9599" in out
+    if model == "autorec":  # not an RBM: --ais is refused, nothing written
+        assert cli.main(["eval", "--run", run, "--data-dir", data_dir, "--ais", "--no-progress"]) == 2
+        assert "drop --ais" in capsys.readouterr().err
     assert cli.main(["recommend", "--run", run, "--user", "42", "--top", "5", "--data-dir", data_dir]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 6 and lines[1].startswith("  1.")
