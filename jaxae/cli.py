@@ -103,11 +103,20 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ais-temperatures", type=int, default=14_500, help="AIS temperatures (default: 14500)")
 
     sa = commands.add_parser("sample", help="pictures from a trained run: prior samples, interpolation, "
-                             "latent map, denoising", description="Writes RUN/samples/*.png.")
+                             "latent map, denoising; `jaxae sample dbn` draws digits from a DBN",
+                             description="Writes RUN/samples/*.png. `jaxae sample dbn --run WORKDIR` generates "
+                             "digits from a pretrained DBN, one row per class when it was trained with --labels.")
+    sa.add_argument("what", nargs="?", choices=["dbn"], help="dbn: --run is the --workdir of jaxae train dbn")
     sa.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
-    sa.add_argument("--n", type=int, default=64, help="prior samples (default: 64)")
+    sa.add_argument("--n", type=int, default=None, help="prior samples (default: 64; DBN: 10 per class)")
+    sa.add_argument("--sweeps", type=int, default=1000, help="DBN: Gibbs sweeps in the top RBM (default: 1000)")
+    sa.add_argument("--classifier", default=None, help="DBN with --labels: a dbn-classifier run that checks how many "
+                    "generated digits look like their class")
     sa.add_argument("--seed", type=int, default=0, help="seed of the prior samples and noise (default: 0)")
     sa.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    commands.add_parser("finetune", help="fine-tune a pretrained DBN: jaxae finetune dbn --as classifier|"
+                        "autoencoder --pretrained WORKDIR (the options of jaxae train dbn-classifier or "
+                        "dbn-autoencoder)", add_help=False)
     rec = commands.add_parser("recommend", help="top movies for a user from a recommender run",
                               description="Prints the movies a user has not rated with the highest predicted "
                               "ratings (cf-rbm, autorec) or like probabilities (rbm-binary), from the user's "
@@ -161,12 +170,17 @@ def train_command(args) -> int:
     run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": args.data}
     if args.model == "dbn":
         return _train_dbn(model_config, dataset, train_config, workdir, args.resume, run_config)
-    result = fit(make_task(model_config), dataset, train_config, workdir, resume=args.resume, run_config=run_config)
+    result = fit(make_task(model_config), dataset, train_config, workdir, resume=args.resume, run_config=run_config,
+                 config_defaults={"model": dataclasses.asdict(config_cls())})
     if result.history:
         last = result.history[-1]
         shown = [k for k in ("train_loss", "train_recon_error") if k in last]
-        shown += [k for k in last if k.startswith("test_")]
-        values = ", ".join(f"{k}={last[k]:.5g}" for k in shown)
+        shown += [k for k in last if k.startswith("test_") and not k.endswith(("_std", "_per_seed"))]
+        if train_config.seeds > 1:  # mean ± std over the models
+            values = ", ".join(f"{k}={last[k]:.5g}±{last[k + '_std']:.2g}" for k in shown)
+            values = f"{train_config.seeds} models (seeds {train_config.seed}..{train_config.seed + train_config.seeds - 1}): " + values
+        else:
+            values = ", ".join(f"{k}={last[k]:.5g}" for k in shown)
         print(f"epoch {last['epoch']}: {values}; "
               f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode); run folder: {workdir}")
     else:
@@ -224,6 +238,11 @@ def eval_command(args) -> int:
               f"(bias baseline RMSE {result['bias_rmse']:.4f}, global mean {result['global_mean_rmse']:.4f}); "
               f"precision@10 {result['precision@10']:.4f}, recall@10 {result['recall@10']:.4f}, "
               f"NDCG@10 {result['ndcg@10']:.4f} over {result['ranked_users']} users")
+    if "pca_test_squared_error" in result:
+        ratio = result["pca_test_squared_error"] / result["test_squared_error"]
+        print(f"{run.model} epoch {run.epoch}: test squared error per image {result['test_squared_error']:.3f}; "
+              f"PCA with {result['pca_components']} components {result['pca_test_squared_error']:.3f} "
+              f"({ratio:.2f}x the autoencoder's)")
     if "is_nll" in result:
         print(f"{run.model} epoch {run.epoch}: test -ELBO {result['test_neg_elbo']:.2f} nats, "
               f"IS-NLL (k={args.k}) {result['is_nll']:.2f} ± {result['is_nll_stderr']:.2f} nats "
@@ -233,11 +252,44 @@ def eval_command(args) -> int:
 
 def sample_command(args) -> int:
     from jaxae.runs import load_run
-    from jaxae.tools import sample_run
+    from jaxae.tools import sample_dbn, sample_run
 
-    for path in sample_run(load_run(args.run, args.data_dir), args.n, args.seed):
+    if (args.n is not None and args.n < 1) or args.sweeps < 1:
+        raise JaxaeError("--n and --sweeps must be at least 1")
+    if args.what == "dbn":
+        classifier = load_run(args.classifier, args.data_dir) if args.classifier else None
+        paths, agreement = sample_dbn(args.run, args.n or 10, args.seed, args.sweeps, classifier=classifier)
+        if agreement is not None:
+            print(f"{args.classifier} classifies {100 * agreement:.1f}% of the generated digits as the class they "
+                  "were generated for")
+    else:
+        if args.classifier:
+            raise JaxaeError("--classifier is for jaxae sample dbn")
+        paths = sample_run(load_run(args.run, args.data_dir), args.n or 64, args.seed)
+    for path in paths:
         print(path)
     return 0
+
+
+FINETUNE = {"classifier": "dbn-classifier", "autoencoder": "dbn-autoencoder"}
+
+
+def finetune_argv(argv: list[str]) -> list[str]:
+    """`finetune dbn --as classifier|autoencoder REST` -> `train dbn-classifier|dbn-autoencoder REST`."""
+    rest, kind = list(argv[1:]), None
+    if rest[:1] != ["dbn"]:
+        raise JaxaeError("usage: jaxae finetune dbn --as classifier|autoencoder --pretrained WORKDIR [options]")
+    rest = rest[1:]
+    for i, arg in enumerate(rest):
+        if arg == "--as" and i + 1 < len(rest):
+            kind, rest = rest[i + 1], rest[:i] + rest[i + 2 :]
+            break
+        if arg.startswith("--as="):
+            kind, rest = arg.split("=", 1)[1], rest[:i] + rest[i + 1 :]
+            break
+    if kind not in FINETUNE:
+        raise JaxaeError(f"jaxae finetune dbn needs --as classifier or --as autoencoder, got {kind or 'nothing'}")
+    return ["train", FINETUNE[kind], *rest]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("absl", "orbax", "jax"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     parser = make_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["finetune"]:
+        try:
+            argv = finetune_argv(argv)
+        except JaxaeError as e:
+            print(f"jaxae: error: {e}", file=sys.stderr)
+            return 2
     args = parser.parse_args(argv)
     try:
         if args.command == "train":

@@ -86,13 +86,14 @@ def from_scheduled_loss(loss_fn: Callable[[jax.Array, Params, Batch, jax.Array],
     return Estimator(init, estimate)
 
 
-def _cd_grads(params, v_data, v_model, visible, sparsity=(0.0, 0.0), ph_data=None, ph_model=None):
+def _cd_grads(params, v_data, v_model, visible, sparsity=(0.0, 0.0), ph_data=None, ph_model=None,
+              hidden="bernoulli"):
     """Gradient of mean F(v_data) - mean F(v_model) with the model samples held fixed: the negative
     log-likelihood gradient estimate of contrastive divergence (descent sign).
 
     Written out rather than differentiated: for every unit type here (Bernoulli, softmax and unit-variance
-    Gaussian visible units) dF/dW = -v p(h|v)^T, dF/db_vis = -v (+ b_vis for Gaussian, which cancels)
-    and dF/db_hid = -p(h|v), so the two statistics take two matrix products, and the hidden
+    Gaussian visible units, Bernoulli and Gaussian hidden units) dF/dW = -v E[h|v]^T, dF/db_vis = -v
+    (+ b_vis for Gaussian, which cancels) and dF/db_hid = -E[h|v], so the two statistics take two matrix products, and the hidden
     probabilities the sampler already computed (ph_data, ph_model) are reused.
 
     sparsity: (target p, cost). With cost > 0, adds the practical guide's sparsity term (section 11):
@@ -103,9 +104,9 @@ def _cd_grads(params, v_data, v_model, visible, sparsity=(0.0, 0.0), ph_data=Non
     del visible  # the statistics are the same for every visible type
     v_model = jax.lax.stop_gradient(v_model)
     if ph_data is None:
-        ph_data = jax.nn.sigmoid(rbm.hidden_logits(params, v_data))
+        ph_data = rbm.hidden_mean(params, v_data, hidden)
     if ph_model is None:
-        ph_model = jax.nn.sigmoid(rbm.hidden_logits(params, v_model))
+        ph_model = rbm.hidden_mean(params, v_model, hidden)
     n, m = v_data.shape[0], v_model.shape[0]
     if n == m:  # one matrix product of twice the size (measured no slower than two on CPU)
         W = jax.numpy.concatenate([v_model, v_data]).T @ jax.numpy.concatenate([ph_model, -ph_data]) / n
@@ -147,7 +148,7 @@ def _check_sparsity(sparsity):
 
 
 def cd(k: int = 1, visible: str = "bernoulli", k_final: int | None = None, ramp_steps: int = 0,
-       sparsity: tuple[float, float] = (0.0, 0.0)) -> Estimator:
+       sparsity: tuple[float, float] = (0.0, 0.0), hidden: str = "bernoulli") -> Estimator:
     """Contrastive divergence CD-k (Hinton 2002): chains start at the data and run k Gibbs sweeps.
 
     Args:
@@ -158,6 +159,7 @@ def cd(k: int = 1, visible: str = "bernoulli", k_final: int | None = None, ramp_
         counter lives in the estimator state, so resume is exact.
       ramp_steps: length of the ramp in optimizer steps.
       sparsity: (target, cost) of the practical guide's sparsity penalty; cost 0 turns it off.
+      hidden: the hidden unit type, "bernoulli" or "gaussian".
 
     Batch: v (batch, n_visible) float32, or (v, mask) with mask (batch, n_visible) in {0, 1}: masked
     units (missing values) are 0 in v, stay 0 in the chains and so never reach the hidden layer or get
@@ -188,22 +190,22 @@ def cd(k: int = 1, visible: str = "bernoulli", k_final: int | None = None, ramp_
     def estimate(key, params, batch, state):
         v, mask = _split(batch)
         k_init, k_run = jax.random.split(key)
-        ph_data, h = rbm.sample_hidden(k_init, params, v)  # = gibbs.init(k_init, params, v), keeping p(h|v)
+        ph_data, h = rbm.sample_hidden(k_init, params, v, hidden)  # = gibbs.init(k_init, ...), keeping E[h|v]
         chains = gibbs.GibbsState(v, h)
-        first, info = gibbs.kernel(jax.random.fold_in(k_run, 0), chains, params, visible, mask)
+        first, info = gibbs.kernel(jax.random.fold_in(k_run, 0), chains, params, visible, mask, hidden)
         n = sweeps(state)
         if ramp:  # a dynamic number of sweeps: no gradient flows through the chain, so a while loop is fine
             rest = jax.random.fold_in(k_run, 1)  # the keys gibbs.run uses, so CD-k and the ramp agree
             final, last = jax.lax.fori_loop(
-                0, n - 1, lambda i, c: gibbs.kernel(jax.random.fold_in(rest, i), c[0], params, visible, mask),
+                0, n - 1, lambda i, c: gibbs.kernel(jax.random.fold_in(rest, i), c[0], params, visible, mask, hidden),
                 (first, info))
             state = StepCount(state.count + 1)
         elif k > 1:
-            final, last = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, visible, mask)
+            final, last = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, visible, mask, hidden)
         else:
             final, last = first, info
         # last.p_h = p(h | final.v): the model statistics need no extra matrix product
-        grads = _cd_grads(params, v, final.v, visible, sparsity, ph_data=ph_data, ph_model=last.p_h)
+        grads = _cd_grads(params, v, final.v, visible, sparsity, ph_data=ph_data, ph_model=last.p_h, hidden=hidden)
         return grads, state, {"recon_error": _masked_mean((v - info.p_v) ** 2, mask),
                               "gibbs_steps": n.astype(jax.numpy.float32)}
 
@@ -211,7 +213,7 @@ def cd(k: int = 1, visible: str = "bernoulli", k_final: int | None = None, ramp_
 
 
 def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli",
-        sparsity: tuple[float, float] = (0.0, 0.0)) -> Estimator:
+        sparsity: tuple[float, float] = (0.0, 0.0), hidden: str = "bernoulli") -> Estimator:
     """Persistent contrastive divergence (Tieleman 2008): `n_chains` chains kept in the estimator state
     (checkpointed with it) advance k Gibbs sweeps per step and give the model samples.
 
@@ -229,16 +231,16 @@ def pcd(k: int = 1, n_chains: int = 100, visible: str = "bernoulli",
         k_v, k_h = jax.random.split(key)
         n_vis = params.b_vis.shape[0]
         v = jax.random.bernoulli(k_v, jax.nn.sigmoid(params.b_vis), (n_chains, n_vis)).astype(jax.numpy.float32)
-        return gibbs.init(k_h, params, v)
+        return gibbs.init(k_h, params, v, hidden)
 
     def estimate(key, params, v, chains):
         if isinstance(v, tuple):
             raise ConfigError("PCD's persistent chains are shared by all examples, so it cannot take a per-example "
                               "mask; use cd(k) for data with missing values")
         k_hidden, k_visible, k_run = jax.random.split(key, 3)
-        chains, last = gibbs.run(k_run, chains, params, k, visible)
-        grads = _cd_grads(params, v, chains.v, visible, sparsity, ph_model=last.p_h)
-        _, h = rbm.sample_hidden(k_hidden, params, v)
+        chains, last = gibbs.run(k_run, chains, params, k, visible, hidden=hidden)
+        grads = _cd_grads(params, v, chains.v, visible, sparsity, ph_model=last.p_h, hidden=hidden)
+        _, h = rbm.sample_hidden(k_hidden, params, v, hidden)
         recon = jax.numpy.mean((v - rbm.sample_visible(k_visible, params, h, visible)[0]) ** 2)
         return grads, chains, {"recon_error": recon}
 

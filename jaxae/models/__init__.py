@@ -16,6 +16,7 @@ MODELS = {
     "autorec": (autorec.AutoRecConfig, autorec.task),
     "dbn": (dbn.DBNConfig, None),  # a stack of runs: see jaxae.models.dbn.pretrain
     "dbn-classifier": (dbn.ClassifierConfig, dbn.classifier_task),
+    "dbn-autoencoder": (dbn.AutoencoderConfig, dbn.autoencoder_task),
 }
 
 __all__ = ["AEConfig", "Autoencoder", "ConvAEConfig", "DAEConfig", "IWAEConfig", "MODELS", "VAEConfig",

@@ -3,7 +3,10 @@
 Bernoulli-Bernoulli energy (Hinton 2010, "A Practical Guide to Training RBMs", eq. 1):
     E(v, h) = -b_vis·v - b_hid·h - v·W·h
 and free energy F(v) = -b_vis·v - sum_j softplus(b_hid_j + (v·W)_j), so p(v) = exp(-F(v)) / Z.
-Gaussian visible units (unit variance, standardised data) use E = |v - b_vis|^2 / 2 - b_hid·h - v·W·h.
+Gaussian visible units (unit variance, standardised data) use E = |v - b_vis|^2 / 2 - b_hid·h - v·W·h;
+Gaussian (linear) hidden units add |h|^2 / 2 instead, so h | v ~ N(b_hid + v W, 1) (the code layer of
+Hinton & Salakhutdinov's deep autoencoder). A visible layer may end in one softmax group of label units
+("bernoulli+softmax:10", Hinton, Osindero & Teh 2006's top layer).
 The chapter's names stay: `sample_hidden`, `sample_visible`.
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ class RBMParams(NamedTuple):
 
 
 VISIBLE = ("bernoulli", "gaussian")
+HIDDEN = ("bernoulli", "gaussian")
 
 
 def init(key: jax.Array, n_visible: int, n_hidden: int, data_mean: jax.Array | None = None,
@@ -89,14 +93,41 @@ def visible_logits(params: RBMParams, h: jax.Array) -> jax.Array:
     return h @ params.W.T + params.b_vis
 
 
-def sample_hidden(key: jax.Array, params: RBMParams, v: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """p(h=1 | v) and a Bernoulli sample of it, both (batch, n_hidden) float32."""
-    p = jax.nn.sigmoid(hidden_logits(params, v))
+def check_hidden(hidden: str) -> None:
+    if hidden not in HIDDEN:
+        raise ConfigError(f"hidden units must be bernoulli or gaussian, got {hidden!r}")
+
+
+def hidden_mean(params: RBMParams, v: jax.Array, hidden: str = "bernoulli") -> jax.Array:
+    """E[h | v], (batch, n_hidden): p(h=1 | v) for Bernoulli units, b_hid + v W for Gaussian ones."""
+    check_hidden(hidden)
+    logits = hidden_logits(params, v)
+    return logits if hidden == "gaussian" else jax.nn.sigmoid(logits)
+
+
+def sample_hidden(key: jax.Array, params: RBMParams, v: jax.Array,
+                  hidden: str = "bernoulli") -> tuple[jax.Array, jax.Array]:
+    """E[h | v] and a sample of h | v (Bernoulli, or unit-variance Gaussian), both (batch, n_hidden) float32."""
+    p = hidden_mean(params, v, hidden)
+    if hidden == "gaussian":
+        return p, p + jax.random.normal(key, p.shape, p.dtype)
     return p, jax.random.bernoulli(key, p).astype(jnp.float32)
+
+
+def label_units(visible: str) -> int:
+    """K for visible="bernoulli+softmax:K" (Bernoulli units, then one softmax group of K label units), else 0."""
+    if visible.startswith("bernoulli+softmax:"):
+        k = int(visible.split(":", 1)[1])
+        if k < 2:
+            raise ConfigError(f"a label group needs at least 2 classes, got {visible!r}")
+        return k
+    return 0
 
 
 def softmax_groups(visible: str) -> int:
     """K for visible="softmax:K" (groups of K one-hot units, e.g. a rating 1..5 per movie), else 0."""
+    if label_units(visible):
+        return 0
     if visible.startswith("softmax:"):
         k = int(visible.split(":", 1)[1])
         if k < 2:
@@ -111,14 +142,21 @@ def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str
                    mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """The mean of v | h and a sample of it, both (batch, n_visible) float32.
 
-    visible: "bernoulli", "gaussian" (unit variance) or "softmax:K" (consecutive groups of K units,
-      one of which is on: p(v_gk = 1 | h) = softmax_k(b_vis + W h)_gk).
+    visible: "bernoulli", "gaussian" (unit variance), "softmax:K" (consecutive groups of K units,
+      one of which is on: p(v_gk = 1 | h) = softmax_k(b_vis + W h)_gk), or "bernoulli+softmax:K"
+      (Bernoulli units followed by one softmax group of K label units).
     mask: optional (batch, n_visible) {0, 1}; masked-out units (0) are returned as 0 and so never
       reach the hidden layer (missing values, e.g. unrated movies).
     """
     logits = visible_logits(params, h)
     k = softmax_groups(visible)
-    if visible == "gaussian":
+    labels = label_units(visible)
+    if labels:
+        k_bits, k_label = jax.random.split(key)
+        mean = jnp.concatenate([jax.nn.sigmoid(logits[:, :-labels]), jax.nn.softmax(logits[:, -labels:])], axis=1)
+        sample = jnp.concatenate([jax.random.bernoulli(k_bits, mean[:, :-labels]).astype(jnp.float32),
+                                  jax.nn.one_hot(jax.random.categorical(k_label, logits[:, -labels:]), labels)], axis=1)
+    elif visible == "gaussian":
         mean, sample = logits, logits + jax.random.normal(key, logits.shape)
     elif k:
         grouped = logits.reshape(logits.shape[0], -1, k)
@@ -132,25 +170,35 @@ def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str
     return mean, sample
 
 
-def energy(params: RBMParams, v: jax.Array, h: jax.Array, visible: str = "bernoulli") -> jax.Array:
+def energy(params: RBMParams, v: jax.Array, h: jax.Array, visible: str = "bernoulli",
+           hidden: str = "bernoulli") -> jax.Array:
     """E(v, h) per example: v (batch, n_visible), h (batch, n_hidden) -> (batch,).
 
     Softmax groups share the Bernoulli form (their states are one-hot vectors)."""
+    check_hidden(hidden)
     interaction = jnp.sum((v @ params.W) * h, axis=-1) + h @ params.b_hid
+    if hidden == "gaussian":
+        interaction = interaction - 0.5 * jnp.sum(h**2, axis=-1)
     if visible == "gaussian":
         return 0.5 * jnp.sum((v - params.b_vis) ** 2, axis=-1) - interaction
     return -(v @ params.b_vis) - interaction
 
 
-def free_energy(params: RBMParams, v: jax.Array, visible: str = "bernoulli") -> jax.Array:
-    """F(v) = -log sum_h exp(-E(v, h)), per example: (batch, n_visible) -> (batch,)."""
-    hidden_term = jnp.sum(jax.nn.softplus(hidden_logits(params, v)), axis=-1)
+def free_energy(params: RBMParams, v: jax.Array, visible: str = "bernoulli", hidden: str = "bernoulli") -> jax.Array:
+    """F(v) = -log sum_h exp(-E(v, h)) (an integral for Gaussian hidden units, up to the constant
+    n_hidden log sqrt(2 pi)), per example: (batch, n_visible) -> (batch,)."""
+    check_hidden(hidden)
+    logits = hidden_logits(params, v)
+    if hidden == "gaussian":
+        hidden_term = 0.5 * jnp.sum(logits**2, axis=-1)
+    else:
+        hidden_term = jnp.sum(jax.nn.softplus(logits), axis=-1)
     if visible == "gaussian":
         return 0.5 * jnp.sum((v - params.b_vis) ** 2, axis=-1) - hidden_term
     return -(v @ params.b_vis) - hidden_term
 
 
-def pseudo_log_likelihood(key: jax.Array, params: RBMParams, v: jax.Array) -> jax.Array:
+def pseudo_log_likelihood(key: jax.Array, params: RBMParams, v: jax.Array, hidden: str = "bernoulli") -> jax.Array:
     """Stochastic pseudo-log-likelihood per pixel: log p(v_i | v_-i) = log sigmoid(F(v~) - F(v)) for
     one random pixel i per example (v~ is v with pixel i flipped). (batch,) float32.
 
@@ -159,7 +207,7 @@ def pseudo_log_likelihood(key: jax.Array, params: RBMParams, v: jax.Array) -> ja
     """
     i = jax.random.randint(key, (v.shape[0],), 0, v.shape[1])
     flipped = v.at[jnp.arange(v.shape[0]), i].set(1.0 - v[jnp.arange(v.shape[0]), i])
-    return jax.nn.log_sigmoid(free_energy(params, flipped) - free_energy(params, v))
+    return jax.nn.log_sigmoid(free_energy(params, flipped, hidden=hidden) - free_energy(params, v, hidden=hidden))
 
 
 def all_binary(n: int) -> jax.Array:
@@ -228,6 +276,10 @@ class RBMConfig:
       binarize: "static" (threshold 0.5), "dynamic" (a fresh Bernoulli sample every step), "none"
         (the data must already be binary), or "probabilities" (values in [0, 1] used as they are, e.g.
         the hidden probabilities a DBN's upper layers train on).
+      hidden: "bernoulli" or "gaussian" (linear units with unit-variance noise, e.g. a deep
+        autoencoder's code layer; use a small learning rate such as 0.001).
+      labels: > 0: the last `labels` features are a one-hot class label, modelled by a softmax group
+        (a DBN's top layer that generates digits of a chosen class).
     """
 
     n_hidden: int = 500
@@ -247,6 +299,8 @@ class RBMConfig:
     sparsity_target: float = 0.0
     sparsity_cost: float = 0.0
     binarize: str = "static"
+    hidden: str = "bernoulli"
+    labels: int = 0
 
     def __post_init__(self):
         if self.n_hidden < 1:
@@ -265,6 +319,11 @@ class RBMConfig:
                               f"{self.sparsity_target}, {self.sparsity_cost}")
         if self.binarize not in ("static", "dynamic", "none", "probabilities"):
             raise ConfigError(f"binarize must be static, dynamic, none or probabilities, got {self.binarize!r}")
+        check_hidden(self.hidden)
+        if self.labels < 0 or self.labels == 1:
+            raise ConfigError(f"labels must be 0 (none) or the number of classes (>= 2), got {self.labels}")
+        if self.labels and self.pcd:
+            raise ConfigError("label units are trained with CD; drop --pcd")
 
 
 def task(config: RBMConfig = RBMConfig()):
@@ -286,14 +345,16 @@ def task(config: RBMConfig = RBMConfig()):
     def init_params(key, v):
         return init(key, v.shape[1], config.n_hidden, data_mean=jnp.mean(v, axis=0))
 
+    visible = f"bernoulli+softmax:{config.labels}" if config.labels else "bernoulli"
+    hidden = config.hidden
+
     def evaluate(key, params, v):
-        p_h = jax.nn.sigmoid(hidden_logits(params, v))
-        p_v = jax.nn.sigmoid(visible_logits(params, p_h))
-        return {"recon_error": jnp.mean((v - p_v) ** 2, axis=-1), "free_energy": free_energy(params, v),
-                "pseudo_ll": pseudo_log_likelihood(key, params, v)}
+        p_v, _ = sample_visible(key, params, hidden_mean(params, v, hidden), visible)
+        return {"recon_error": jnp.mean((v - p_v) ** 2, axis=-1), "free_energy": free_energy(params, v, hidden=hidden),
+                "pseudo_ll": pseudo_log_likelihood(key, params, v, hidden)}
 
     def reconstruct(params, v):
-        p_h = jax.nn.sigmoid(hidden_logits(params, v))
+        p_h = hidden_mean(params, v, hidden)
         side = int(round(v.shape[1] ** 0.5))
         return jax.nn.sigmoid(visible_logits(params, p_h)).reshape(v.shape[0], side, side)
 
@@ -313,9 +374,9 @@ def task(config: RBMConfig = RBMConfig()):
     )
     sparsity = (config.sparsity_target, config.sparsity_cost)
     if config.pcd:
-        estimator = estimators.pcd(config.k, config.n_chains, sparsity=sparsity)
+        estimator = estimators.pcd(config.k, config.n_chains, sparsity=sparsity, hidden=hidden)
     else:
-        estimator = estimators.cd(config.k, k_final=config.k_final or None, ramp_steps=config.k_ramp_steps,
-                                  sparsity=sparsity)
+        estimator = estimators.cd(config.k, visible, k_final=config.k_final or None, ramp_steps=config.k_ramp_steps,
+                                  sparsity=sparsity, hidden=hidden)
     return Task(name="rbm", init=init_params, estimator=estimator, optimizer=optimizer, preprocess=preprocess,
                 evaluate=evaluate, reconstruct=reconstruct, validate=validate, train_eval=True)

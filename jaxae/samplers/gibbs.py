@@ -22,28 +22,28 @@ class GibbsInfo(NamedTuple):
     p_h: jax.Array
 
 
-def init(key: jax.Array, params: rbm.RBMParams, v: jax.Array) -> GibbsState:
+def init(key: jax.Array, params: rbm.RBMParams, v: jax.Array, hidden: str = "bernoulli") -> GibbsState:
     """Chains started at visible states v (chains, n_visible), with h ~ p(h | v)."""
-    _, h = rbm.sample_hidden(key, params, v)
+    _, h = rbm.sample_hidden(key, params, v, hidden)
     return GibbsState(v, h)
 
 
 def kernel(key: jax.Array, state: GibbsState, params: rbm.RBMParams, visible: str = "bernoulli",
-           mask: jax.Array | None = None) -> tuple[GibbsState, GibbsInfo]:
+           mask: jax.Array | None = None, hidden: str = "bernoulli") -> tuple[GibbsState, GibbsInfo]:
     """One full sweep: v ~ p(v | h), then h ~ p(h | v). `mask` (chains, n_visible) keeps missing
-    visible units at 0 (see rbm.sample_visible)."""
+    visible units at 0 (see rbm.sample_visible); `hidden` is the hidden unit type."""
     k_v, k_h = jax.random.split(key)
     p_v, v = rbm.sample_visible(k_v, params, state.h, visible, mask)
-    p_h, h = rbm.sample_hidden(k_h, params, v)
+    p_h, h = rbm.sample_hidden(k_h, params, v, hidden)
     return GibbsState(v, h), GibbsInfo(p_v, p_h)
 
 
 def run(key: jax.Array, state: GibbsState, params: rbm.RBMParams, n_steps: int, visible: str = "bernoulli",
-        mask: jax.Array | None = None) -> tuple[GibbsState, GibbsInfo]:
+        mask: jax.Array | None = None, hidden: str = "bernoulli") -> tuple[GibbsState, GibbsInfo]:
     """`n_steps` sweeps with lax.scan (step i uses fold_in(key, i)); returns the last state and info."""
 
     def body(carry, i):
-        return kernel(jax.random.fold_in(key, i), carry[0], params, visible, mask), None
+        return kernel(jax.random.fold_in(key, i), carry[0], params, visible, mask, hidden), None
 
     # the last step's info rides in the carry (stacking every step's would cost memory traffic)
     info = GibbsInfo(jax.numpy.zeros_like(state.v), jax.numpy.zeros_like(state.h))
