@@ -55,7 +55,7 @@ class Checkpointer:
 
     def save(self, epoch: int, state: Any) -> None:
         """Saves `state` as step `epoch` with its checksum; returns once it is on disk."""
-        meta = {"sha256": state_checksum(state), "epoch": int(epoch), "step": int(state.step)}
+        meta = {"sha256": state_checksum(state), "epoch": int(epoch), "step": int(np.asarray(state.step).flat[0])}
         with self._manager() as manager:
             manager.save(
                 epoch,

@@ -8,7 +8,8 @@ from jaxae.errors import ConfigError
 MODES = ("auto", "scan", "step", "stream")
 
 # Keys of TrainConfig that may change when a run is resumed.
-RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size")
+RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel")
+PARALLEL = ("auto", "none", "mesh")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class TrainConfig:
       checkpoint_every: save every this many epochs (and always after the last).
       keep: how many checkpoints to keep.
       progress: show a tqdm progress bar.
+      parallel: "mesh" (jit over a Mesh of all devices, batch sharded, state replicated; the same
+        results as one device), "none" (the first device), or "auto" (mesh when there are several).
+      seeds: train this many models with seeds seed, seed + 1, ... at once, vmapped into one compiled
+        program; metrics are reported per model and as mean and std.
     """
 
     epochs: int = 10
@@ -37,10 +42,16 @@ class TrainConfig:
     checkpoint_every: int = 1
     keep: int = 3
     progress: bool = True
+    parallel: str = "auto"
+    seeds: int = 1
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep", "seeds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.parallel not in PARALLEL:
+            raise ConfigError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
+        if self.seeds > 1 and self.mode == "stream":
+            raise ConfigError("--seeds trains the models together on device-resident data; use --mode scan or step")

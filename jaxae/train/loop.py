@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import time
 from typing import NamedTuple
@@ -55,6 +56,7 @@ def fit(
     *,
     resume: bool = False,
     run_config: dict | None = None,
+    config_defaults: dict | None = None,
 ) -> FitResult:
     """Trains `task` on `data` and evaluates on the test split after every epoch.
 
@@ -65,6 +67,12 @@ def fit(
       workdir: run folder for config.json, metrics.jsonl, checkpoints/, images/ (None: keep nothing).
       resume: continue from the newest intact checkpoint in workdir.
       run_config: extra configuration recorded in config.json and checked on resume (model, data).
+      config_defaults: defaults of run_config's options (e.g. {"model": ...}), so a run recorded
+        before an option existed resumes while the option keeps its default.
+
+    With config.seeds = N > 1 the N models are vmapped into one program: the state's leaves get a
+    leading axis of N, and each epoch's record holds the mean over models, "*_std" and "*_per_seed".
+    With several devices (config.parallel), each batch is split over them (jaxae.train.parallel).
 
     Returns:
       FitResult(state, history).
@@ -81,13 +89,16 @@ def fit(
     if config.batch_size > n_train:
         raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
     mode = choose_mode(config.mode, data.train_images, task.modes)
+    seeds = config.seeds
+    dp = _data_parallel(config)
     steps_per_epoch = n_train // config.batch_size
     run = RunDir(workdir) if workdir else None
     if run:
-        run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume)
+        defaults = json.loads(json.dumps({**(config_defaults or {}), "train": dataclasses.asdict(TrainConfig())}))
+        run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults)
     ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
 
-    state = init_state(task, config.seed, data.train_images[: task.init_examples or config.batch_size])
+    state = init_states(task, config.seed, seeds, data.train_images[: task.init_examples or config.batch_size])
     start = 0
     if resume and ckpt:
         restored = ckpt.restore_latest(state)
@@ -96,12 +107,16 @@ def fit(
             log.info("resumed %s from the checkpoint of epoch %d", run.path, start)
         run.truncate_metrics(start)
 
-    train_images = data.train_images if mode == "stream" else jax.device_put(data.train_images)
-    test_images = jax.device_put(data.test_images)
-    train_subset = jax.device_put(data.train_images[: len(data.test_images)]) if task.train_eval else None
-    run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images)
-    evaluate = jax.jit(functools.partial(steps.evaluate, task, config.eval_batch_size))
+    put = dp.replicate if dp else jax.device_put
+    state = put(state)
+    train_images = data.train_images if mode == "stream" else put(data.train_images)
+    test_images = put(data.test_images)
+    train_subset = put(data.train_images[: len(data.test_images)]) if task.train_eval else None
+    run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
+    evaluate = functools.partial(steps.evaluate, task, config.eval_batch_size)
+    evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None)) if seeds > 1 else evaluate)
     picture = _picture_fn(task, data) if (run and task.reconstruct) else None
+    first = (lambda params: jax.tree.map(lambda x: x[0], params)) if seeds > 1 else (lambda params: params)
 
     history = []
     bar = tqdm(range(start + 1, config.epochs + 1), desc=task.name, disable=not config.progress,
@@ -113,21 +128,26 @@ def fit(
         epoch_s = time.perf_counter() - t0
         _check_finite(metrics, epoch, steps_per_epoch, ckpt)
         record = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
-        record.update({f"train_{k}": float(np.mean(v)) for k, v in metrics.items() if k != "finite"})
-        record.update({f"test_{k}": float(v) for k, v in summarized(task, evaluate(state, test_images)).items()})
+        if dp:
+            record["devices"] = dp.size
+        if seeds > 1:
+            record["seeds"] = seeds
+        record.update(_per_seed("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, seeds))
+        record.update(_per_seed("test", summarized(task, evaluate(state, test_images), seeds), seeds))
         if train_subset is not None:
-            record.update({f"train_eval_{k}": float(v) for k, v in jax.device_get(evaluate(state, train_subset)).items()})
+            record.update(_per_seed("train_eval", summarized(task, evaluate(state, train_subset), seeds), seeds))
             if "test_free_energy" in record:
                 record["free_energy_gap"] = record["test_free_energy"] - record["train_eval_free_energy"]
-        record.update(epoch_s=epoch_s, samples_per_s=steps_per_epoch * config.batch_size / epoch_s)
+        # samples/s counts every model's examples: N vmapped models do N times the work of one
+        record.update(epoch_s=epoch_s, samples_per_s=seeds * steps_per_epoch * config.batch_size / epoch_s)
         if epoch == start + 1:
             record["compile_s"] = compile_s
         history.append(record)
         bar.set_postfix(loss=f"{record['train_loss']:.4f}" if "train_loss" in record else None)
         if run:
             run.append_metrics(record)
-            if picture:
-                picture(state.params, f"{run.images}/epoch_{epoch:03d}.png")
+            if picture:  # of the first model when several are trained
+                picture(first(state.params), f"{run.images}/epoch_{epoch:03d}.png")
             if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
                 ckpt.save(epoch, state)
     bar.close()
@@ -138,54 +158,106 @@ def fit(
     return FitResult(state, history)
 
 
-def summarized(task: Task, means: dict) -> dict:
-    """The evaluation's mean metrics plus the task's summary metrics (host floats)."""
-    means = {k: float(v) for k, v in jax.device_get(means).items()}
+def summarized(task: Task, means: dict, seeds: int = 1) -> dict:
+    """The evaluation's mean metrics plus the task's summary metrics (host floats; with seeds > 1,
+    host arrays of one value per model)."""
+    means = jax.device_get(means)
+    if seeds > 1:
+        rows = [summarized(task, {k: v[i] for k, v in means.items()}) for i in range(seeds)]
+        return {k: np.array([row[k] for row in rows]) for k in rows[0]}
+    means = {k: float(v) for k, v in means.items()}
     return {**means, **task.summarize(means)} if task.summarize else means
 
 
-def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState, images):
-    """Returns run_epoch(state, images, epoch_index) -> (state, per-step metrics) and the compile time."""
+def _per_seed(prefix: str, values: dict, seeds: int) -> dict:
+    """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_seed."""
+    out = {}
+    for name, v in values.items():
+        v = np.asarray(v, np.float64)
+        out[f"{prefix}_{name}"] = float(np.mean(v))
+        if seeds > 1:
+            out[f"{prefix}_{name}_std"] = float(np.std(v))
+            out[f"{prefix}_{name}_per_seed"] = [float(x) for x in v]
+    return out
+
+
+def init_states(task: Task, seed: int, seeds: int, example_raw) -> TrainState:
+    """init_state for one seed, or for seeds seed .. seed + seeds - 1 stacked on a leading axis (each
+    model equals the one-seed run of its seed)."""
+    if seeds == 1:
+        return init_state(task, seed, example_raw)
+    example = jax.numpy.asarray(example_raw)
+    return jax.jit(jax.vmap(lambda s: init_state(task, s, example)))(seed + jax.numpy.arange(seeds))
+
+
+def _data_parallel(config: TrainConfig):
+    from jaxae.train import parallel
+
+    if config.seeds > 1:  # vmapped models run on one device (a model-parallel mesh is future work)
+        if config.parallel == "mesh":
+            raise ConfigError("--seeds trains the models on one device; use --parallel none or auto with --seeds")
+        return None
+    dp = parallel.choose(config.parallel)
+    if dp:
+        dp.check_batch(config.batch_size)
+        log.info("data parallel over %d devices (%s)", dp.size, dp.devices[0].platform)
+    return dp
+
+
+def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState, images, dp=None):
+    """Returns run_epoch(state, images, epoch_index) -> (state, per-step metrics) and the compile time.
+
+    With config.seeds > 1 the state is a stack of models and every function is vmapped over it (the
+    images are shared); with a DataParallel `dp`, batches are split over its devices."""
     batch = config.batch_size
     n = images.shape[0]
+    many = config.seeds > 1
+    constrain = dp.constrain if dp else None
+    pin = dp.pin if dp else (lambda fn: fn)
     t0 = time.perf_counter()
     if mode == "scan":
-        epoch_fn = jax.jit(functools.partial(steps.train_epoch, task, batch), donate_argnums=0)
+        epoch_fn = pin(functools.partial(steps.train_epoch, task, batch, constrain=constrain))
+        epoch_fn = jax.jit(jax.vmap(epoch_fn, in_axes=(0, None)) if many else epoch_fn, donate_argnums=0)
         compiled = epoch_fn.lower(state, images).compile()
         return (lambda state, images, epoch: compiled(state, images)), time.perf_counter() - t0
 
-    shuffle = jax.jit(steps.shuffle, static_argnums=2)
+    shuffle = functools.partial(steps.shuffle, n=n)
+    shuffle = jax.jit(jax.vmap(shuffle, in_axes=(0, None)) if many else shuffle)
+    stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *jax.device_get(out))  # noqa: E731
     if mode == "step":
-        step = jax.jit(functools.partial(steps.train_step_at, task, batch), donate_argnums=0)
-        perm0 = shuffle(state.key, 0, n)
+        step_fn = pin(functools.partial(steps.train_step_at, task, batch, constrain=constrain))
+        step = jax.jit(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, donate_argnums=0)
+        perm0 = shuffle(state.key, 0)
         compiled = step.lower(state, images, perm0, 0).compile()
 
         def run_epoch(state, images, epoch):
-            perm = shuffle(state.key, epoch, n)
+            perm = shuffle(state.key, epoch)
             out = []
             for i in range(n // batch):
                 state, metrics = compiled(state, images, perm, i)
                 out.append(metrics)
-            return state, jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(out))
+            return state, stack(out)
 
         return run_epoch, time.perf_counter() - t0
 
-    step = jax.jit(functools.partial(steps.train_step, task), donate_argnums=0)
-    compiled = step.lower(state, jax.device_put(images[:batch])).compile()
+    step = jax.jit(pin(functools.partial(steps.train_step, task, constrain=constrain)), donate_argnums=0)
+    place = (lambda x: jax.device_put(x, dp.batch)) if dp else jax.device_put
+    compiled = step.lower(state, place(images[:batch])).compile()
 
     def run_epoch(state, images, epoch):
-        perm = np.asarray(shuffle(state.key, epoch, n))
+        perm = np.asarray(shuffle(state.key, epoch))
         out = []
         for i in range(n // batch):
-            state, metrics = compiled(state, jax.device_put(images[perm[i * batch : (i + 1) * batch]]))
+            state, metrics = compiled(state, place(images[perm[i * batch : (i + 1) * batch]]))
             out.append(metrics)
-        return state, jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(out))
+        return state, stack(out)
 
     return run_epoch, time.perf_counter() - t0
 
 
 def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpointer | None) -> None:
     finite = np.asarray(metrics["finite"])
+    finite = finite.reshape(-1, finite.shape[-1]).all(axis=0)  # per step, over the models of --seeds
     if finite.all():
         return
     first = int(np.argmin(finite))

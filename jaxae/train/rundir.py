@@ -23,8 +23,11 @@ class RunDir:
             name.isdigit() for name in os.listdir(self.checkpoints)
         )
 
-    def prepare(self, config: dict, resume: bool) -> None:
+    def prepare(self, config: dict, resume: bool, defaults: dict | None = None) -> None:
         """Creates the folder, or checks that resuming it is consistent; writes config.json.
+
+        `defaults` (nested like config) gives the value of an option that a run written by an older
+        jaxae did not record, so such runs resume when the option keeps its default.
 
         Raises:
           CheckpointError: the folder holds a run and resume is False (nothing is overwritten).
@@ -40,7 +43,7 @@ class RunDir:
         if resume and os.path.exists(self.config):
             with open(self.config) as f:
                 old = json.load(f)
-            diffs = _differences(old, config)
+            diffs = _differences(old, config, defaults or {})
             if diffs:
                 raise ConfigError(
                     f"cannot resume {self.path}: its config differs in {', '.join(diffs)}; "
@@ -67,15 +70,16 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
 
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+def _differences(old: dict, new: dict, defaults: dict, prefix: str = "") -> list[str]:
     diffs = []
     for key in sorted(set(old) | set(new)):
         name = prefix + key
         if key in RESUMABLE_CHANGES and prefix == "train.":
             continue
-        a, b = old.get(key), new.get(key)
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        a, b = old.get(key, default if not isinstance(default, dict) else None), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _differences(a, b, name + ".")
+            diffs += _differences(a, b, default if isinstance(default, dict) else {}, name + ".")
         elif a != b:
             diffs.append(f"{name} ({a!r} -> {b!r})")
     return diffs
