@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 
 from jaxae.errors import JaxaeError
@@ -85,6 +86,8 @@ def make_parser() -> argparse.ArgumentParser:
         sub.add_argument("--tfds-download", action="store_true", help="let tfds download and prepare tfds:NAME")
         sub.add_argument("--workdir", default=None, help="run folder (default: runs/MODEL-DATA)")
         sub.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint")
+        sub.add_argument("--sweep", default=None, metavar="learning_rate=V,V,...",
+                         help="train one vmapped model per learning rate (times --seeds) in one program")
         _add_dataclass_options(sub, TrainConfig, "training")
         _add_dataclass_options(sub, config_cls, f"model ({name})")
 
@@ -158,6 +161,8 @@ def train_command(args) -> int:
     config_cls, make_task = MODELS[args.model]
     model_config = _build(config_cls, args)
     train_config = _build(TrainConfig, args)
+    if args.sweep:
+        train_config = dataclasses.replace(train_config, lr_scales=_sweep_scales(args.sweep, model_config))
     workdir = args.workdir or f"runs/{args.model}-{args.data.replace(':', '-').replace('/', '-')}"
     dataset = jdata.load(args.data, args.data_dir, download=not args.no_download, tfds_download=args.tfds_download)
     if dataset.test_images.ndim == 3 and dataset.test_images.shape[1] == 2:  # a rating matrix
@@ -175,8 +180,14 @@ def train_command(args) -> int:
     if result.history:
         last = result.history[-1]
         shown = [k for k in ("train_loss", "train_recon_error") if k in last]
-        shown += [k for k in last if k.startswith("test_") and not k.endswith(("_std", "_per_seed"))]
-        if train_config.seeds > 1:  # mean ± std over the models
+        shown += [k for k in last if k.startswith("test_") and not k.endswith(("_std", "_per_model"))]
+        if train_config.scales():  # one line per model of the sweep
+            base = model_config.learning_rate
+            for i, (seed, scale) in enumerate(train_config.models()):
+                values = ", ".join(f"{k}={last[k + '_per_model'][i]:.5g}" for k in shown)
+                print(f"learning_rate={base * scale:.4g} seed={seed}: {values}")
+            values = f"{train_config.n_models} models, mean: " + ", ".join(f"{k}={last[k]:.5g}" for k in shown)
+        elif train_config.seeds > 1:  # mean ± std over the models
             values = ", ".join(f"{k}={last[k]:.5g}±{last[k + '_std']:.2g}" for k in shown)
             values = f"{train_config.seeds} models (seeds {train_config.seed}..{train_config.seed + train_config.seeds - 1}): " + values
         else:
@@ -186,6 +197,21 @@ def train_command(args) -> int:
     else:
         print(f"nothing to train: {workdir} already has {train_config.epochs} epochs; raise --epochs to go on")
     return 0
+
+
+def _sweep_scales(text: str, model_config) -> str:
+    """--sweep learning_rate=1e-3,3e-3 -> TrainConfig.lr_scales relative to the model's learning rate."""
+    name, _, values = text.partition("=")
+    if name.strip().replace("-", "_") not in ("learning_rate", "lr") or not values:
+        raise JaxaeError(f"--sweep takes learning_rate=V,V,... (the learning rate is what vmapped models can vary), "
+                         f"got {text!r}")
+    try:
+        rates = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise JaxaeError(f"--sweep values must be numbers, got {values!r}") from None
+    if any(not r > 0 for r in rates):
+        raise JaxaeError(f"--sweep learning rates must be positive, got {values!r}")
+    return ",".join(repr(r / model_config.learning_rate) for r in rates)
 
 
 def _train_dbn(config, dataset, train_config, workdir, resume, run_config) -> int:
@@ -303,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     parser = make_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    if os.environ.get("JAXAE_DISTRIBUTED") == "1":  # multi-host: one process per host, see the README
+        import jax
+
+        jax.distributed.initialize()
     if argv[:1] == ["finetune"]:
         try:
             argv = finetune_argv(argv)

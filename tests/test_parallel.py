@@ -46,12 +46,12 @@ def test_vmapped_seeds_equal_single_runs(small, tmp_path, name, options, metric)
     many = jaxae.fit(task, small, train, str(tmp_path / "many"))
     assert np.asarray(many.state.step).shape == (2,)
     last = many.history[-1]
-    assert len(last[f"{metric}_per_seed"]) == 2 and last["seeds"] == 2
+    assert len(last[f"{metric}_per_model"]) == 2 and last["models"] == 2
     for i in range(2):
         one = jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, seed=5 + i, progress=False))
         for a, b in zip(jax.tree.leaves(one.state.params), jax.tree.leaves(many.state.params)):
             np.testing.assert_allclose(np.asarray(b)[i], a, rtol=1e-4, atol=1e-5)
-        assert abs(one.history[-1][metric] - last[f"{metric}_per_seed"][i]) < 1e-3 * abs(one.history[-1][metric])
+        assert abs(one.history[-1][metric] - last[f"{metric}_per_model"][i]) < 1e-3 * abs(one.history[-1][metric])
     # the stack of models resumes like one model
     more = jaxae.fit(task, small, jaxae.TrainConfig(epochs=3, batch_size=64, seed=5, seeds=2, progress=False),
                      str(tmp_path / "many"), resume=True)
@@ -65,3 +65,39 @@ def test_seeds_cli_prints_mean_and_std(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 models (seeds 0..1)" in out and "±" in out
     assert cli.main(["train", "ae", "--epochs", "1", "--seeds", "2", "--mode", "stream", "--workdir", str(tmp_path / "s")]) == 2
+
+
+def test_a_run_recorded_before_an_option_existed_resumes(small, tmp_path):
+    from jaxae.models import autoencoder
+
+    task = autoencoder.task(MODELS["ae"][0]())
+    folder = tmp_path / "old"
+    jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, batch_size=64, progress=False), str(folder))
+    config = json.loads((folder / "config.json").read_text())
+    del config["train"]["seeds"], config["train"]["parallel"]  # as written by jaxae before --seeds existed
+    (folder / "config.json").write_text(json.dumps(config))
+    result = jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, progress=False), str(folder), resume=True)
+    assert [r["epoch"] for r in result.history] == [2]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="seeds"):  # a non-default value is still a different run
+        jaxae.fit(task, small, jaxae.TrainConfig(epochs=3, batch_size=64, seeds=2, progress=False), str(folder),
+                  resume=True)
+
+
+def test_learning_rate_sweep_equals_single_runs(small, tmp_path, capsys):
+    """--sweep learning_rate=a,b: one vmapped model per rate, each equal to the run with that rate."""
+    from jaxae import cli
+    from jaxae.models import vae
+
+    assert cli.main(["train", "vae", "--epochs", "1", "--batch-size", "64", "--sweep", "learning_rate=1e-4,1e-3",
+                     "--no-progress", "--workdir", str(tmp_path / "sweep")]) == 0
+    out = capsys.readouterr().out
+    assert "learning_rate=0.0001 seed=0" in out and "learning_rate=0.001 seed=0" in out
+    record = json.loads((tmp_path / "sweep" / "metrics.jsonl").read_text().splitlines()[-1])
+    for i, rate in enumerate((1e-4, 1e-3)):
+        one = jaxae.fit(vae.task(vae.VAEConfig(learning_rate=rate)), jaxae.data.load("mnist-mini"),
+                        jaxae.TrainConfig(epochs=1, batch_size=64, progress=False))
+        assert abs(one.history[-1]["test_neg_elbo"] - record["test_neg_elbo_per_model"][i]) < 1e-3 * 200
+    assert record["test_neg_elbo_per_model"][1] < record["test_neg_elbo_per_model"][0]  # 10x the rate learns faster
+    assert cli.main(["train", "vae", "--sweep", "beta=1,2", "--workdir", str(tmp_path / "bad")]) == 2
+    assert "--sweep takes learning_rate=" in capsys.readouterr().err

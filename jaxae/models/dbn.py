@@ -288,6 +288,8 @@ class ClassifierConfig:
       final_learning_rate: the learning rate at the end of the decay.
       momentum: SGD momentum.
       weight_decay: L2 coefficient on the weights (added to the gradient).
+      pixels: "auto" (what the pretrained stack's bottom layer saw; thresholded at 0.5 without a
+        stack), "grey" (values in [0, 1]) or "binary" (thresholded at 0.5).
     """
 
     layers: tuple[int, ...] = (500, 500, 2000)
@@ -298,9 +300,12 @@ class ClassifierConfig:
     final_learning_rate: float = 0.0
     momentum: float = 0.9
     weight_decay: float = 0.0
+    pixels: str = "auto"
 
     def __post_init__(self):
         DBNConfig(layers=self.layers)  # the same checks
+        if self.pixels not in ("auto", "grey", "binary"):
+            raise ConfigError(f"pixels must be auto, grey or binary, got {self.pixels!r}")
         if self.classes < 2 or self.learning_rate <= 0 or self.weight_decay < 0:
             raise ConfigError("need classes >= 2, learning_rate > 0 and weight_decay >= 0")
         if self.lr_decay_steps < 0 or self.final_learning_rate < 0:
@@ -329,6 +334,10 @@ def classifier_task(config: ClassifierConfig = ClassifierConfig()):
     from jaxae.train.state import Task
 
     stack, pixels = _pretrained(config.pretrained, config.layers)
+    if config.pixels != "auto":
+        from jaxae.data.transforms import binarize, to_unit
+
+        pixels = to_unit if config.pixels == "grey" else binarize
     if stack is not None and stack_configs(config.pretrained)[-1].hidden != "bernoulli":
         raise ConfigError(f"{config.pretrained} has a linear (gaussian) code layer: fine-tune it as an autoencoder")
     model = MLP(features=(*config.layers, config.classes), activation=jax.nn.sigmoid)

@@ -32,6 +32,9 @@ class TrainConfig:
         results as one device), "none" (the first device), or "auto" (mesh when there are several).
       seeds: train this many models with seeds seed, seed + 1, ... at once, vmapped into one compiled
         program; metrics are reported per model and as mean and std.
+      lr_scales: comma list of learning-rate multipliers (e.g. "0.5,1,2"): one vmapped model per
+        value (for each seed), its updates, and so its whole learning-rate schedule, scaled by it
+        (`jaxae train --sweep learning_rate=...` fills this in).
     """
 
     epochs: int = 10
@@ -44,6 +47,7 @@ class TrainConfig:
     progress: bool = True
     parallel: str = "auto"
     seeds: int = 1
+    lr_scales: str = ""
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep", "seeds"):
@@ -53,5 +57,25 @@ class TrainConfig:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.parallel not in PARALLEL:
             raise ConfigError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
-        if self.seeds > 1 and self.mode == "stream":
-            raise ConfigError("--seeds trains the models together on device-resident data; use --mode scan or step")
+        try:
+            scales = self.scales()
+        except ValueError:
+            raise ConfigError(f"lr_scales must be a comma list of numbers, got {self.lr_scales!r}") from None
+        if any(not c > 0 for c in scales):
+            raise ConfigError(f"learning-rate multipliers must be positive, got {self.lr_scales!r}")
+        if self.n_models > 1 and self.mode == "stream":
+            raise ConfigError("--seeds and --sweep train the models together on device-resident data; use --mode scan "
+                              "or step")
+
+    def scales(self) -> list[float]:
+        """The learning-rate multipliers (empty: no sweep)."""
+        return [float(x) for x in self.lr_scales.split(",") if x.strip()]
+
+    @property
+    def n_models(self) -> int:
+        """Models trained together: seeds x learning-rate multipliers."""
+        return self.seeds * max(1, len(self.scales()))
+
+    def models(self) -> list[tuple[int, float]]:
+        """(seed, learning-rate multiplier) of each model, in the order of the stacked state."""
+        return [(self.seed + i, c) for c in (self.scales() or [1.0]) for i in range(self.seeds)]

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+import optax
 from tqdm.auto import tqdm
 
 from jaxae.data.dataset import Dataset
@@ -70,8 +71,9 @@ def fit(
       config_defaults: defaults of run_config's options (e.g. {"model": ...}), so a run recorded
         before an option existed resumes while the option keeps its default.
 
-    With config.seeds = N > 1 the N models are vmapped into one program: the state's leaves get a
-    leading axis of N, and each epoch's record holds the mean over models, "*_std" and "*_per_seed".
+    With config.seeds (and config.lr_scales) giving N > 1 models, they are vmapped into one program:
+    the state's leaves get a leading axis of N (in the order of config.models()), and each epoch's
+    record holds the mean over models, "*_std" and "*_per_model".
     With several devices (config.parallel), each batch is split over them (jaxae.train.parallel).
 
     Returns:
@@ -89,7 +91,9 @@ def fit(
     if config.batch_size > n_train:
         raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
     mode = choose_mode(config.mode, data.train_images, task.modes)
-    seeds = config.seeds
+    seeds = config.n_models
+    if config.scales():
+        task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model()))
     dp = _data_parallel(config)
     steps_per_epoch = n_train // config.batch_size
     run = RunDir(workdir) if workdir else None
@@ -98,7 +102,7 @@ def fit(
         run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults)
     ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
 
-    state = init_states(task, config.seed, seeds, data.train_images[: task.init_examples or config.batch_size])
+    state = init_states(task, config, data.train_images[: task.init_examples or config.batch_size])
     start = 0
     if resume and ckpt:
         restored = ckpt.restore_latest(state)
@@ -131,7 +135,7 @@ def fit(
         if dp:
             record["devices"] = dp.size
         if seeds > 1:
-            record["seeds"] = seeds
+            record["models"] = seeds
         record.update(_per_seed("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, seeds))
         record.update(_per_seed("test", summarized(task, evaluate(state, test_images), seeds), seeds))
         if train_subset is not None:
@@ -170,32 +174,59 @@ def summarized(task: Task, means: dict, seeds: int = 1) -> dict:
 
 
 def _per_seed(prefix: str, values: dict, seeds: int) -> dict:
-    """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_seed."""
+    """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_model."""
     out = {}
     for name, v in values.items():
         v = np.asarray(v, np.float64)
         out[f"{prefix}_{name}"] = float(np.mean(v))
         if seeds > 1:
             out[f"{prefix}_{name}_std"] = float(np.std(v))
-            out[f"{prefix}_{name}_per_seed"] = [float(x) for x in v]
+            out[f"{prefix}_{name}_per_model"] = [float(x) for x in v]
     return out
 
 
-def init_states(task: Task, seed: int, seeds: int, example_raw) -> TrainState:
-    """init_state for one seed, or for seeds seed .. seed + seeds - 1 stacked on a leading axis (each
-    model equals the one-seed run of its seed)."""
-    if seeds == 1:
-        return init_state(task, seed, example_raw)
+class ScaleState(NamedTuple):
+    """State of `scale_by_model`: this model's learning-rate multiplier."""
+
+    scale: jax.Array
+
+
+def scale_by_model() -> optax.GradientTransformation:
+    """Multiplies the updates by a factor kept in the optimizer state (1 at init), so that vmapped
+    models can differ in learning rate: for SGD, momentum and Adam (with or without weight decay)
+    scaling the final update by c is the same as scaling the learning rate (schedule) by c."""
+
+    def init(params):
+        del params
+        return ScaleState(jax.numpy.ones((), jax.numpy.float32))
+
+    def update(updates, state, params=None):
+        del params
+        return jax.tree.map(lambda u: u * state.scale, updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
+    """init_state for config.seed, or the models of config.models() stacked on a leading axis (each
+    equals the single run of its seed and learning rate)."""
+    if config.n_models == 1:
+        return init_state(task, config.seed, example_raw)
     example = jax.numpy.asarray(example_raw)
-    return jax.jit(jax.vmap(lambda s: init_state(task, s, example)))(seed + jax.numpy.arange(seeds))
+    seeds, scales = (jax.numpy.asarray(x) for x in zip(*config.models()))
+    state = jax.jit(jax.vmap(lambda s: init_state(task, s, example)))(seeds)
+    if config.scales():  # the last transformation of the chain is scale_by_model
+        *rest, last = state.opt_state
+        state = state._replace(opt_state=(*rest, ScaleState(scales.astype(jax.numpy.float32))))
+    return state
 
 
 def _data_parallel(config: TrainConfig):
     from jaxae.train import parallel
 
-    if config.seeds > 1:  # vmapped models run on one device (a model-parallel mesh is future work)
+    if config.n_models > 1:  # vmapped models run on one device (a model-parallel mesh is future work)
         if config.parallel == "mesh":
-            raise ConfigError("--seeds trains the models on one device; use --parallel none or auto with --seeds")
+            raise ConfigError("--seeds and --sweep train the models on one device; use --parallel none or auto")
         return None
     dp = parallel.choose(config.parallel)
     if dp:
@@ -211,7 +242,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     images are shared); with a DataParallel `dp`, batches are split over its devices."""
     batch = config.batch_size
     n = images.shape[0]
-    many = config.seeds > 1
+    many = config.n_models > 1
     constrain = dp.constrain if dp else None
     pin = dp.pin if dp else (lambda fn: fn)
     t0 = time.perf_counter()

@@ -38,8 +38,15 @@ class DataParallel:
                               "--parallel none")
 
     def replicate(self, tree):
-        """Puts every leaf of `tree` on all devices."""
-        return jax.device_put(tree, self.replicated)
+        """Puts every leaf of `tree` on all devices. Built from host copies with
+        `jax.make_array_from_callback`, which also works when the mesh spans several hosts (every
+        process passes the same values: the same data and seed)."""
+
+        def put(x):
+            host = np.asarray(x)
+            return jax.make_array_from_callback(host.shape, self.replicated, lambda index: host[index])
+
+        return jax.tree.map(put, tree)
 
     def pin(self, fn):
         """`fn(state, ...) -> (state, metrics)` whose returned state stays replicated (otherwise XLA may
