@@ -82,7 +82,8 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
 
     prior.png (decoded draws from N(0, I), VAEs), interpolation.png (between pairs of test digits in
     latent space), latent_map.png (test codes coloured by label; a PCA projection above 2-D), and
-    denoise.png (noisy | denoised | clean rows, denoising models).
+    denoise.png (noisy | denoised | clean rows, denoising models), and vs_pca.png (test digits | deep
+    autoencoder | PCA with as many components as the code, dbn-autoencoder runs).
     """
     check_finite_params(run)
     if isinstance(run.state.params, RBMParams):
@@ -124,6 +125,16 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
     path = os.path.join(folder, "latent_map.png")
     viz.save_latent_map(codes[:, :2], labels, path, title)
     written.append(path)
+
+    if run.model == "dbn-autoencoder":  # Hinton & Salakhutdinov's figure: data | autoencoder | PCA
+        from jaxae import pca
+
+        fitted = pca.fit(steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.train_images)), codec.latent)
+        firsts = np.array([int(np.flatnonzero(labels == c)[0]) for c in range(10) if (labels == c).any()])
+        rows = [x[firsts], run.task.reconstruct(params, x[firsts]), pca.decode(fitted, pca.encode(fitted, x[firsts]))]
+        path = os.path.join(folder, "vs_pca.png")
+        viz.save_grid(np.clip(np.concatenate([shape(r) for r in rows]), 0, 1), path, columns=len(firsts))
+        written.append(path)
 
     if codec.corrupt is not None:
         clean = x[:8]
