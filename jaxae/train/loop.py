@@ -216,7 +216,7 @@ def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
     seeds, scales = (jax.numpy.asarray(x) for x in zip(*config.models()))
     state = jax.jit(jax.vmap(lambda s: init_state(task, s, example)))(seeds)
     if config.scales():  # the last transformation of the chain is scale_by_model
-        *rest, last = state.opt_state
+        *rest, _ = state.opt_state
         state = state._replace(opt_state=(*rest, ScaleState(scales.astype(jax.numpy.float32))))
     return state
 
