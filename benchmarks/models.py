@@ -30,6 +30,7 @@ MODELS = {
 EXTRA = {"rbm-cd1": ("sklearn-pcd1", ref.sklearn_rbm_throughput)}
 BATCH = {"rbm-cd1": 100, "rbm-cd10": 100, "cf-rbm-chapter": 100}  # the issues' RBM batch; the chapter's AEs use 128
 DATA = {"cf-rbm-chapter": "ml-100k/u1"}  # default: MNIST (see load_data)
+COMPILABLE = ("ae", "conv-ae", "vae")  # references that take compile=True
 MIN_EPOCHS = {"cf-rbm-chapter": 50}  # an epoch is 9 steps: time more of them
 
 
@@ -40,6 +41,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--batch-size", type=int, default=None, help="default: 128 (RBMs: 100)")
     parser.add_argument("--modes", default="scan,step", help="jaxae modes to time")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also time the PyTorch reference under torch.compile (ae, conv-ae, vae; compile "
+                        "time is in the warm-up epoch, not counted)")
     args = parser.parse_args(argv)
     make_task, torch_fn, note = MODELS[args.model]
     args.batch_size = args.batch_size or BATCH.get(args.model, 128)
@@ -56,6 +60,12 @@ def main(argv=None) -> list[dict]:
         for r in rows:
             emit({**common, "ratio": f"{r['impl']}/torch-eager", "value": r["samples_per_s"] / torch_row["samples_per_s"]})
         rows.append(torch_row)
+        if args.torch_compile and args.model in COMPILABLE:
+            compiled = emit({**common, "impl": "torch-compile",
+                             **torch_fn(images, args.batch_size, args.epochs, compile=True)})
+            for r in rows[: len(args.modes.split(","))]:
+                emit({**common, "ratio": f"{r['impl']}/torch-compile", "value": r["samples_per_s"] / compiled["samples_per_s"]})
+            rows.append(compiled)
     if args.model in EXTRA and not args.no_torch:
         name, fn = EXTRA[args.model]
         extra = emit({**common, "impl": name, **fn(images, args.batch_size, args.epochs)})

@@ -131,7 +131,7 @@ def _timed(epoch, epochs, samples, device) -> dict:
             "torch": torch.__version__, "torch_device": device}
 
 
-def conv_autoencoder_throughput(images, batch_size, epochs, device=None) -> dict:
+def conv_autoencoder_throughput(images, batch_size, epochs, device=None, compile: bool = False) -> dict:
     """The chapter's conv AE loop (MSE, Adam lr 1e-4, weight decay 1e-5) on [-1, 1] pixels in memory."""
     import torch
 
@@ -140,10 +140,11 @@ def conv_autoencoder_throughput(images, batch_size, epochs, device=None) -> dict
     data = torch.from_numpy(images[:, None].astype(np.float32) / 127.5 - 1.0).to(device)
     model = chapter_conv_autoencoder().to(device)
     mse = torch.nn.MSELoss()
+    model = torch.compile(model) if compile else model
     return _loop(model, lambda m, x: mse(m(x), x), data, batch_size, epochs, 1e-4, 1e-5, device)
 
 
-def vae_throughput(images, batch_size, epochs, device=None) -> dict:
+def vae_throughput(images, batch_size, epochs, device=None, compile: bool = False) -> dict:
     """The chapter's VAE loop: summed BCE (on logits) + analytic KL, Adam lr 1e-4, pixels in [0, 1]."""
     import torch
     import torch.nn.functional as F
@@ -152,6 +153,7 @@ def vae_throughput(images, batch_size, epochs, device=None) -> dict:
     torch.manual_seed(0)
     data = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0).to(device)
     model = chapter_vae().to(device)
+    model = torch.compile(model) if compile else model
 
     def loss_of(m, x):
         logits, mu, logvar = m(x)
