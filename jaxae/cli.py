@@ -95,6 +95,7 @@ def make_parser() -> argparse.ArgumentParser:
                              description="Test metrics of a run's newest checkpoint and, for models with a "
                              "likelihood, the importance-sampled negative log-likelihood in nats.")
     ev.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    ev.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which of its models (0-based)")
     ev.add_argument("--k", type=int, default=5000, help="importance samples per test image (default: 5000)")
     ev.add_argument("--chunk", type=int, default=500, help="samples drawn at once (memory; default: 500)")
     ev.add_argument("--batch-size", type=int, default=100, help="test images at once (default: 100)")
@@ -111,6 +112,7 @@ def make_parser() -> argparse.ArgumentParser:
                              "digits from a pretrained DBN, one row per class when it was trained with --labels.")
     sa.add_argument("what", nargs="?", choices=["dbn"], help="dbn: --run is the --workdir of jaxae train dbn")
     sa.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    sa.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which of its models (0-based)")
     sa.add_argument("--n", type=int, default=None, help="prior samples (default: 64; DBN: 10 per class)")
     sa.add_argument("--sweeps", type=int, default=1000, help="DBN: Gibbs sweeps in the top RBM (default: 1000)")
     sa.add_argument("--classifier", default=None, help="DBN with --labels: a dbn-classifier run that checks how many "
@@ -125,6 +127,7 @@ def make_parser() -> argparse.ArgumentParser:
                               "ratings (cf-rbm, autorec) or like probabilities (rbm-binary), from the user's "
                               "training ratings.")
     rec.add_argument("--run", required=True, help="the run folder of a cf-rbm, autorec or rbm-binary run")
+    rec.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which of its models (0-based)")
     rec.add_argument("--user", type=int, required=True, help="user id as in the data (1-based)")
     rec.add_argument("--top", type=int, default=10, help="how many movies (default: 10)")
     rec.add_argument("--movie", type=int, default=None, help="print the prediction for this movie id instead")
@@ -138,7 +141,7 @@ def recommend_command(args) -> int:
 
     if args.top < 1:
         raise JaxaeError(f"--top must be at least 1, got {args.top}")
-    run = load_run(args.run, args.data_dir)
+    run = load_run(args.run, args.data_dir, args.index)
     unit = "p(like)" if run.model == "rbm-binary" else "predicted rating"
     if args.movie is not None:
         from jaxae.tools import predict_one
@@ -236,7 +239,7 @@ def eval_command(args) -> int:
     from jaxae.runs import load_run
     from jaxae.tools import evaluate_run
 
-    run = load_run(args.run, args.data_dir)
+    run = load_run(args.run, args.data_dir, args.index)
     if args.ais:
         from jaxae.models.rbm import RBMParams
 
@@ -291,7 +294,7 @@ def sample_command(args) -> int:
     else:
         if args.classifier:
             raise JaxaeError("--classifier is for jaxae sample dbn")
-        paths = sample_run(load_run(args.run, args.data_dir), args.n or 64, args.seed)
+        paths = sample_run(load_run(args.run, args.data_dir, args.index), args.n or 64, args.seed)
     for path in paths:
         print(path)
     return 0

@@ -24,11 +24,15 @@ class Run(NamedTuple):
     epoch: int
 
 
-def load_run(workdir: str, data_dir: str | None = None) -> Run:
+def load_run(workdir: str, data_dir: str | None = None, index: int | None = None) -> Run:
     """Rebuilds the model from `workdir/config.json` and restores its newest intact checkpoint.
+
+    A run trained with --seeds or --sweep holds several models: `index` picks one (0-based, in the
+    order of TrainConfig.models()).
 
     Raises:
       CheckpointError: no run folder, no config, or no checkpoint there.
+      ConfigError: a multi-model run without a valid `index`, or `index` for a one-model run.
     """
     from jaxae.models import MODELS
 
@@ -46,9 +50,35 @@ def load_run(workdir: str, data_dir: str | None = None) -> Run:
     dataset = jdata.load(stored["data"], data_dir, download=False)
     if task.adapt_data:
         dataset = task.adapt_data(dataset)
-    target = init_state(task, stored["train"]["seed"], dataset.train_images[: stored["train"]["batch_size"]])
+    import dataclasses
+
+    from jaxae.errors import ConfigError
+    from jaxae.train.config import TrainConfig
+    from jaxae.train.loop import init_states, scale_by_model
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    train = TrainConfig(**{k: v for k, v in stored["train"].items() if k in known})
+    n = train.n_models
+    if n > 1 and (index is None or not 0 <= index < n):
+        models = ", ".join(f"{i}: seed {s}, lr x{c:g}" for i, (s, c) in enumerate(train.models()))
+        raise ConfigError(f"{workdir} holds {n} models trained together ({models}); pick one with --index I")
+    if n == 1 and index not in (None, 0):
+        raise ConfigError(f"{workdir} holds one model; drop --index")
+    train_task = task._replace(optimizer=_chain(task.optimizer, scale_by_model())) if train.scales() else task
+    example = dataset.train_images[: task.init_examples or train.batch_size]
+    target = init_states(train_task, train, example) if n > 1 else init_state(task, train.seed, example)
     restored = Checkpointer(run.checkpoints).restore_latest(target)
     if restored is None:
         raise CheckpointError(f"{workdir} has no checkpoint yet; train it first")
     epoch, state = restored
+    if n > 1:  # one model of the stack; its optimizer state is not needed to evaluate or sample
+        import jax
+
+        state = jax.tree.map(lambda x: x[index], state)._replace(opt_state=None)
     return Run(run.path, name, config, task, dataset, state, epoch)
+
+
+def _chain(*transforms):
+    import optax
+
+    return optax.chain(*transforms)

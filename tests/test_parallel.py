@@ -101,3 +101,25 @@ def test_learning_rate_sweep_equals_single_runs(small, tmp_path, capsys):
     assert record["test_neg_elbo_per_model"][1] < record["test_neg_elbo_per_model"][0]  # 10x the rate learns faster
     assert cli.main(["train", "vae", "--sweep", "beta=1,2", "--workdir", str(tmp_path / "bad")]) == 2
     assert "--sweep takes learning_rate=" in capsys.readouterr().err
+
+
+def test_eval_and_sample_pick_one_model_of_a_multi_model_run(tmp_path, capsys):
+    from jaxae import cli
+
+    run = str(tmp_path / "sweep")
+    assert cli.main(["train", "ae", "--epochs", "1", "--seeds", "2", "--sweep", "learning_rate=1e-4,1e-3",
+                     "--no-progress", "--workdir", run]) == 0
+    record = json.loads((tmp_path / "sweep" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["models"] == 4
+    capsys.readouterr()
+    assert cli.main(["eval", "--run", run, "--no-progress"]) == 2  # which model?
+    err = capsys.readouterr().err
+    assert "holds 4 models" in err and "3: seed 1, lr x10" in err and "--index" in err
+    assert sorted(os.listdir(os.path.join(run, "checkpoints")))  # nothing moved aside as damaged
+    assert not os.path.exists(os.path.join(run, "corrupt_checkpoints"))
+    for i in range(4):
+        assert cli.main(["eval", "--run", run, "--index", str(i), "--no-progress"]) == 0
+        result = json.loads(capsys.readouterr().out.splitlines()[0])
+        assert abs(result["test_mse"] - record["test_mse_per_model"][i]) < 1e-6
+    assert cli.main(["sample", "--run", run, "--index", "3"]) == 0
+    assert cli.main(["eval", "--run", run, "--index", "4"]) == 2
