@@ -51,6 +51,17 @@ def main():
                 "devices": len(devices),
                 "history_devices": results["mesh"].history[-1].get("devices"),
             }
+    # 8 vmapped PCD RBMs: one per device (the model axis split, whole batches on each device)
+    task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
+    results = {p: jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, seeds=8, parallel=p, progress=False))
+               for p in ("none", "mesh")}
+    leaf = jax.tree.leaves(results["mesh"].state.params)[0]
+    out["rbm-pcd seeds=8"] = {
+        "params": relative_difference(results["mesh"].state.params, results["none"].state.params),
+        "est_state": relative_difference(results["mesh"].state.est_state, results["none"].state.est_state),
+        "devices": len(leaf.devices()), "history_devices": results["mesh"].history[-1].get("devices"),
+        "per_device_models": int(leaf.addressable_shards[0].data.shape[0]),
+    }
     try:
         jaxae.fit(MODELS["ae"][1](MODELS["ae"][0]()), small, jaxae.TrainConfig(epochs=1, batch_size=60, progress=False))
         out["batch 60 on 8 devices"] = "no error"

@@ -16,13 +16,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_mesh_on_8_devices_trains_the_same_model_as_one_device():
+    """Data parallel (batch split) for five models, and 8 vmapped models split over the 8 devices."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-m", "tests.parallel_worker"], check=False, cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cases = json.loads(proc.stdout)
     assert cases.pop("batch 60 on 8 devices").startswith("batch_size 60 does not split over 8 devices")
-    assert len(cases) == 6
+    assert cases["rbm-pcd seeds=8"].pop("per_device_models") == 1  # 8 models, one on each device
+    assert len(cases) == 7
     for case, diff in cases.items():
         assert diff["devices"] == 8 and diff["history_devices"] == 8, case  # really spread over 8 devices
         # float32 sums in another order: measured differences are ~1e-6 relative after 16 steps

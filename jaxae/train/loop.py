@@ -112,7 +112,7 @@ def fit(
         run.truncate_metrics(start)
 
     put = dp.replicate if dp else jax.device_put
-    state = put(state)
+    state = dp.put_state(state) if dp else jax.device_put(state)
     train_images = data.train_images if mode == "stream" else put(data.train_images)
     test_images = put(data.test_images)
     train_subset = put(data.train_images[: len(data.test_images)]) if task.train_eval else None
@@ -224,12 +224,12 @@ def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
 def _data_parallel(config: TrainConfig):
     from jaxae.train import parallel
 
-    if config.n_models > 1:  # vmapped models run on one device (a model-parallel mesh is future work)
-        if config.parallel == "mesh":
-            raise ConfigError("--seeds and --sweep train the models on one device; use --parallel none or auto")
-        return None
-    dp = parallel.choose(config.parallel)
-    if dp:
+    many = config.n_models > 1
+    dp = parallel.choose(config.parallel, models=many)
+    if dp and many:  # vmapped models: each device trains n_models / devices of them
+        dp.check_models(config.n_models)
+        log.info("%d models over %d devices (%s)", config.n_models, dp.size, dp.devices[0].platform)
+    elif dp:
         dp.check_batch(config.batch_size)
         log.info("data parallel over %d devices (%s)", dp.size, dp.devices[0].platform)
     return dp
@@ -243,12 +243,12 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     batch = config.batch_size
     n = images.shape[0]
     many = config.n_models > 1
-    constrain = dp.constrain if dp else None
+    constrain = dp.constrain if dp and not dp.models else None
     pin = dp.pin if dp else (lambda fn: fn)
     t0 = time.perf_counter()
     if mode == "scan":
-        epoch_fn = pin(functools.partial(steps.train_epoch, task, batch, constrain=constrain))
-        epoch_fn = jax.jit(jax.vmap(epoch_fn, in_axes=(0, None)) if many else epoch_fn, donate_argnums=0)
+        epoch_fn = functools.partial(steps.train_epoch, task, batch, constrain=constrain)
+        epoch_fn = jax.jit(pin(jax.vmap(epoch_fn, in_axes=(0, None)) if many else epoch_fn), donate_argnums=0)
         compiled = epoch_fn.lower(state, images).compile()
         return (lambda state, images, epoch: compiled(state, images)), time.perf_counter() - t0
 
@@ -256,8 +256,8 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     shuffle = jax.jit(jax.vmap(shuffle, in_axes=(0, None)) if many else shuffle)
     stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *jax.device_get(out))  # noqa: E731
     if mode == "step":
-        step_fn = pin(functools.partial(steps.train_step_at, task, batch, constrain=constrain))
-        step = jax.jit(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, donate_argnums=0)
+        step_fn = functools.partial(steps.train_step_at, task, batch, constrain=constrain)
+        step = jax.jit(pin(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn), donate_argnums=0)
         perm0 = shuffle(state.key, 0)
         compiled = step.lower(state, images, perm0, 0).compile()
 
@@ -272,7 +272,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
         return run_epoch, time.perf_counter() - t0
 
     step = jax.jit(pin(functools.partial(steps.train_step, task, constrain=constrain)), donate_argnums=0)
-    place = (lambda x: jax.device_put(x, dp.batch)) if dp else jax.device_put
+    place = (lambda x: jax.device_put(x, dp.batch)) if constrain else jax.device_put
     compiled = step.lower(state, place(images[:batch])).compile()
 
     def run_epoch(state, images, epoch):
