@@ -51,6 +51,20 @@ def main():
                 "devices": len(devices),
                 "history_devices": results["mesh"].history[-1].get("devices"),
             }
+    # checkpoints of a sharded run: interrupted after one epoch and resumed == trained straight through
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
+        straight = jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, parallel="mesh", progress=False))
+        jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, batch_size=64, parallel="mesh", progress=False), folder)
+        resumed = jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, parallel="mesh", progress=False),
+                            folder, resume=True)
+        out["rbm-pcd mesh resume"] = {
+            "params": relative_difference(resumed.state.params, straight.state.params),
+            "est_state": relative_difference(resumed.state.est_state, straight.state.est_state),
+            "devices": len(jax.tree.leaves(resumed.state.params)[0].devices()),
+            "history_devices": resumed.history[-1].get("devices")}
     # 8 vmapped PCD RBMs: one per device (the model axis split, whole batches on each device)
     task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
     results = {p: jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, seeds=8, parallel=p, progress=False))

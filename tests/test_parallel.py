@@ -24,7 +24,8 @@ def test_mesh_on_8_devices_trains_the_same_model_as_one_device():
     cases = json.loads(proc.stdout)
     assert cases.pop("batch 60 on 8 devices").startswith("batch_size 60 does not split over 8 devices")
     assert cases["rbm-pcd seeds=8"].pop("per_device_models") == 1  # 8 models, one on each device
-    assert len(cases) == 7
+    assert len(cases) == 8
+    assert cases["rbm-pcd mesh resume"]["params"] == 0.0  # a sharded run resumes bit for bit
     for case, diff in cases.items():
         assert diff["devices"] == 8 and diff["history_devices"] == 8, case  # really spread over 8 devices
         # float32 sums in another order: measured differences are ~1e-6 relative after 16 steps

@@ -74,7 +74,8 @@ def fit(
     With config.seeds (and config.lr_scales) giving N > 1 models, they are vmapped into one program:
     the state's leaves get a leading axis of N (in the order of config.models()), and each epoch's
     record holds the mean over models, "*_std" and "*_per_model".
-    With several devices (config.parallel), each batch is split over them (jaxae.train.parallel).
+    With several devices (config.parallel), each batch is split over them, or, with several models,
+    the models are (jaxae.train.parallel).
 
     Returns:
       FitResult(state, history).
@@ -136,10 +137,10 @@ def fit(
             record["devices"] = dp.size
         if seeds > 1:
             record["models"] = seeds
-        record.update(_per_seed("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, seeds))
-        record.update(_per_seed("test", summarized(task, evaluate(state, test_images), seeds), seeds))
+        record.update(_per_model("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, seeds))
+        record.update(_per_model("test", summarized(task, evaluate(state, test_images), seeds), seeds))
         if train_subset is not None:
-            record.update(_per_seed("train_eval", summarized(task, evaluate(state, train_subset), seeds), seeds))
+            record.update(_per_model("train_eval", summarized(task, evaluate(state, train_subset), seeds), seeds))
             if "test_free_energy" in record:
                 record["free_energy_gap"] = record["test_free_energy"] - record["train_eval_free_energy"]
         # samples/s counts every model's examples: N vmapped models do N times the work of one
@@ -173,7 +174,7 @@ def summarized(task: Task, means: dict, seeds: int = 1) -> dict:
     return {**means, **task.summarize(means)} if task.summarize else means
 
 
-def _per_seed(prefix: str, values: dict, seeds: int) -> dict:
+def _per_model(prefix: str, values: dict, seeds: int) -> dict:
     """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_model."""
     out = {}
     for name, v in values.items():
