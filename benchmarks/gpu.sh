@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The GPU table, for a machine with one GPU and jax[cuda] + torch installed (a few minutes).
-#   JAXAE_DATA_DIR=/path/to/data bash benchmarks/gpu.sh | tee gpu.jsonl
+# The GPU tables, for a machine with one GPU and jax[cuda] + torch installed (about 8 minutes on an H100):
+# every model at batch 128 (RBMs 100) and 4096 with torch eager and torch.compile, the RBMs and the
+# chapter's MovieLens epoch, then 16 vmapped VAEs vs 16 sequential runs and batch scaling, with a plot.
+#   JAXAE_DATA_DIR=/path/to/data bash benchmarks/gpu.sh OUT    (JSON lines and Markdown on stdout)
 set -euo pipefail
+out="${1:-gpu-bench}"
 cd "$(dirname "$0")/.."
+mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 for b in 128 4096; do
-  for m in ae conv-ae vae vae-binarized; do python -m benchmarks.models --model "$m" --batch-size "$b" --epochs 5; done
+  for m in ae conv-ae vae vae-binarized; do
+    python -m benchmarks.models --model "$m" --batch-size "$b" --epochs 5 --torch-compile
+  done
 done
+for m in rbm-cd1 rbm-cd10 cf-rbm-chapter; do python -m benchmarks.models --model "$m" --modes scan --epochs 5; done
+python -m benchmarks.scaling --model vae --seeds 16 --batches 128,1024,4096 --devices '' --epochs 5 \
+  --plot "$out/scaling_gpu.png"
