@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU tables, for a machine with one GPU and jax[cuda] + torch installed (about 8 minutes on an H100):
+# The GPU tables, for a machine with one GPU and jax[cuda] + torch installed (meant to take under 8
+# minutes; this version has not been run on a GPU yet):
 # every model at batch 128 (RBMs 100) and 4096 with torch eager and torch.compile, the RBMs and the
 # chapter's MovieLens epoch, then 16 vmapped VAEs vs 16 sequential runs and batch scaling, with a plot.
 #   JAXAE_DATA_DIR=/path/to/data bash benchmarks/gpu.sh OUT    (JSON lines and Markdown on stdout)
