@@ -165,6 +165,8 @@ def train_command(args) -> int:
     model_config = _build(config_cls, args)
     train_config = _build(TrainConfig, args)
     if args.sweep:
+        if train_config.lr_scales:
+            raise JaxaeError("give --sweep or --lr-scales, not both")
         train_config = dataclasses.replace(train_config, lr_scales=_sweep_scales(args.sweep, model_config))
     workdir = args.workdir or f"runs/{args.model}-{args.data.replace(':', '-').replace('/', '-')}"
     dataset = jdata.load(args.data, args.data_dir, download=not args.no_download, tfds_download=args.tfds_download)
@@ -286,6 +288,8 @@ def sample_command(args) -> int:
     if (args.n is not None and args.n < 1) or args.sweeps < 1:
         raise JaxaeError("--n and --sweeps must be at least 1")
     if args.what == "dbn":
+        if args.index is not None:
+            raise JaxaeError("--index picks a model of a --seeds/--sweep run; jaxae sample dbn takes a DBN's --workdir")
         classifier = load_run(args.classifier, args.data_dir) if args.classifier else None
         paths, agreement = sample_dbn(args.run, args.n or 10, args.seed, args.sweeps, classifier=classifier)
         if agreement is not None:

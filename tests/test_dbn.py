@@ -66,6 +66,8 @@ def test_dbn_cli(tmp_path, capsys):
     assert "layer 1 (20 hidden)" in out and "layer 2 (10 hidden)" in out
     assert cli.main(["train", "dbn", "--layers", "20,0", "--workdir", str(tmp_path / "bad")]) == 2
     assert "--layers needs one or more positive sizes" in capsys.readouterr().err
+    assert cli.main(["train", "dbn", "--layers", "20,10", "--seeds", "2", "--workdir", str(tmp_path / "bad2")]) == 2
+    assert "one stack at a time" in capsys.readouterr().err
     assert cli.main(["eval", "--run", os.path.join(run, "layer_1"), "--ais", "--ais-chains", "10",
                      "--ais-temperatures", "200", "--no-progress"]) == 0
 

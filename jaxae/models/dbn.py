@@ -177,6 +177,8 @@ def pretrain(config: DBNConfig, data, train, workdir: str | None = None, resume:
     from jaxae.data.dataset import Dataset
     from jaxae.train.loop import fit
 
+    if train.n_models > 1:
+        raise ConfigError("a DBN is pretrained one stack at a time; drop --seeds/--sweep (fine-tuning takes them)")
     stack = []
     layer_data = data
     classes = 0
