@@ -27,7 +27,6 @@ def main():
     cases = {
         "ae": {},
         "vae": {},  # reparameterisation noise
-        "dae": {},  # corruption noise
         "rbm": {"n_hidden": 32, "binarize": "dynamic"},  # CD-1: Bernoulli draws everywhere
         "rbm-pcd": {"n_hidden": 32, "pcd": True, "n_chains": 64, "k": 2},  # persistent chains in the state
     }

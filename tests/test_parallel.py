@@ -24,7 +24,7 @@ def test_mesh_on_8_devices_trains_the_same_model_as_one_device():
     cases = json.loads(proc.stdout)
     assert cases.pop("batch 60 on 8 devices").startswith("batch_size 60 does not split over 8 devices")
     assert cases["rbm-pcd seeds=8"].pop("per_device_models") == 1  # 8 models, one on each device
-    assert len(cases) == 8
+    assert len(cases) == 7
     assert cases["rbm-pcd mesh resume"]["params"] == 0.0  # a sharded run resumes bit for bit
     for case, diff in cases.items():
         assert diff["devices"] == 8 and diff["history_devices"] == 8, case  # really spread over 8 devices
@@ -40,8 +40,8 @@ def test_parallel_option_is_checked():
         jaxae.TrainConfig(seeds=2, mode="stream")
 
 
-@pytest.mark.parametrize("name,options,metric", [("vae", {}, "test_neg_elbo"),
-                                                ("rbm", {"n_hidden": 32, "pcd": True, "n_chains": 32}, "test_recon_error")])
+# (the VAE case, reparameterisation noise under vmap, is in test_learning_rate_sweep_equals_single_runs)
+@pytest.mark.parametrize("name,options,metric", [("rbm", {"n_hidden": 32, "pcd": True, "n_chains": 32}, "test_recon_error")])
 def test_vmapped_seeds_equal_single_runs(small, tmp_path, name, options, metric):
     config_cls, make_task = MODELS[name]
     task = make_task(config_cls(**options))
