@@ -60,6 +60,14 @@ def adam(learning_rate: float, weight_decay: float = 0.0) -> optax.GradientTrans
     return optax.adam(learning_rate)
 
 
+def linear_decay(learning_rate: float, decay_steps: int = 0, final: float = 0.0, begin: int = 0):
+    """The learning rate, or with decay_steps > 0 a schedule falling linearly from it to `final` over
+    `decay_steps` optimizer steps starting at step `begin` (the models' --lr-decay-steps options)."""
+    if not decay_steps:
+        return learning_rate
+    return optax.linear_schedule(learning_rate, final, decay_steps, begin)
+
+
 class StepCount(NamedTuple):
     """Estimator state of `from_scheduled_loss`: optimizer steps taken so far."""
 

@@ -331,7 +331,7 @@ def classifier_task(config: ClassifierConfig = ClassifierConfig()):
     probabilities) -> sigmoid MLP -> softmax."""
     import optax
 
-    from jaxae.estimators import from_loss
+    from jaxae.estimators import from_loss, linear_decay
     from jaxae.nn import MLP
     from jaxae.train.state import Task
 
@@ -366,9 +366,7 @@ def classifier_task(config: ClassifierConfig = ClassifierConfig()):
         return {"error": (jnp.argmax(logits, -1) != y).astype(jnp.float32),
                 "nll": optax.softmax_cross_entropy_with_integer_labels(logits, y)}
 
-    learning_rate = config.learning_rate
-    if config.lr_decay_steps:
-        learning_rate = optax.linear_schedule(config.learning_rate, config.final_learning_rate, config.lr_decay_steps)
+    learning_rate = linear_decay(config.learning_rate, config.lr_decay_steps, config.final_learning_rate)
     optimizer = optax.sgd(learning_rate, momentum=config.momentum or None)
     if config.weight_decay:
         optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optimizer)
@@ -431,7 +429,7 @@ def autoencoder_task(config: AutoencoderConfig = AutoencoderConfig()):
     import optax
 
     from jaxae.data.transforms import to_unit
-    from jaxae.estimators import from_loss
+    from jaxae.estimators import from_loss, linear_decay
     from jaxae.nn import MLP
     from jaxae.train.state import Codec, Task
 
@@ -483,9 +481,7 @@ def autoencoder_task(config: AutoencoderConfig = AutoencoderConfig()):
         side = int(round(x.shape[1] ** 0.5))
         return jax.nn.sigmoid(logits(params, x)).reshape(x.shape[0], side, side)
 
-    learning_rate = config.learning_rate
-    if config.lr_decay_steps:
-        learning_rate = optax.linear_schedule(config.learning_rate, config.final_learning_rate, config.lr_decay_steps)
+    learning_rate = linear_decay(config.learning_rate, config.lr_decay_steps, config.final_learning_rate)
     return Task(name="dbn-autoencoder", init=init, estimator=from_loss(loss_fn), optimizer=optax.adam(learning_rate),
                 preprocess=lambda key, raw: to_unit(raw).reshape(raw.shape[0], -1), evaluate=evaluate,
                 reconstruct=reconstruct, codec=Codec(latent=config.layers[-1], encode=encode, decode=decode))

@@ -363,10 +363,8 @@ def task(config: RBMConfig = RBMConfig()):
             sample = to_unit(np.asarray(data.train_images[:1000]))
             check_binary(sample)
 
-    learning_rate = config.learning_rate
-    if config.lr_decay_steps:
-        learning_rate = optax.linear_schedule(config.learning_rate, config.final_learning_rate,
-                                              config.lr_decay_steps, config.lr_decay_begin)
+    learning_rate = estimators.linear_decay(config.learning_rate, config.lr_decay_steps, config.final_learning_rate,
+                                            config.lr_decay_begin)
     momentum = optax.piecewise_constant_schedule(config.momentum, {config.momentum_switch: config.final_momentum / config.momentum})
     optimizer = optax.chain(
         optax.add_decayed_weights(config.weight_decay, mask=RBMParams(True, False, False)),
