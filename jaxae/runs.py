@@ -52,6 +52,8 @@ def load_run(workdir: str, data_dir: str | None = None, index: int | None = None
         dataset = task.adapt_data(dataset)
     import dataclasses
 
+    import optax
+
     from jaxae.errors import ConfigError
     from jaxae.train.config import TrainConfig
     from jaxae.train.loop import init_states, scale_by_model
@@ -64,7 +66,7 @@ def load_run(workdir: str, data_dir: str | None = None, index: int | None = None
         raise ConfigError(f"{workdir} holds {n} models trained together ({models}); pick one with --index I")
     if n == 1 and index not in (None, 0):
         raise ConfigError(f"{workdir} holds one model; drop --index")
-    train_task = task._replace(optimizer=_chain(task.optimizer, scale_by_model())) if train.scales() else task
+    train_task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model())) if train.scales() else task
     example = dataset.train_images[: task.init_examples or train.batch_size]
     target = init_states(train_task, train, example) if n > 1 else init_state(task, train.seed, example)
     restored = Checkpointer(run.checkpoints).restore_latest(target)
@@ -77,8 +79,3 @@ def load_run(workdir: str, data_dir: str | None = None, index: int | None = None
         state = jax.tree.map(lambda x: x[index], state)._replace(opt_state=None)
     return Run(run.path, name, config, task, dataset, state, epoch)
 
-
-def _chain(*transforms):
-    import optax
-
-    return optax.chain(*transforms)

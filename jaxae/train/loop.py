@@ -92,7 +92,7 @@ def fit(
     if config.batch_size > n_train:
         raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
     mode = choose_mode(config.mode, data.train_images, task.modes)
-    seeds = config.n_models
+    n_models = config.n_models
     if config.scales():
         task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model()))
     dp = _data_parallel(config)
@@ -119,9 +119,9 @@ def fit(
     train_subset = put(data.train_images[: len(data.test_images)]) if task.train_eval else None
     run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
     evaluate = functools.partial(steps.evaluate, task, config.eval_batch_size)
-    evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None)) if seeds > 1 else evaluate)
+    evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None)) if n_models > 1 else evaluate)
     picture = _picture_fn(task, data) if (run and task.reconstruct) else None
-    first = (lambda params: jax.tree.map(lambda x: x[0], params)) if seeds > 1 else (lambda params: params)
+    first = (lambda params: jax.tree.map(lambda x: x[0], params)) if n_models > 1 else (lambda params: params)
 
     history = []
     bar = tqdm(range(start + 1, config.epochs + 1), desc=task.name, disable=not config.progress,
@@ -135,16 +135,16 @@ def fit(
         record = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
         if dp:
             record["devices"] = dp.size
-        if seeds > 1:
-            record["models"] = seeds
-        record.update(_per_model("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, seeds))
-        record.update(_per_model("test", summarized(task, evaluate(state, test_images), seeds), seeds))
+        if n_models > 1:
+            record["models"] = n_models
+        record.update(_per_model("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, n_models))
+        record.update(_per_model("test", summarized(task, evaluate(state, test_images), n_models), n_models))
         if train_subset is not None:
-            record.update(_per_model("train_eval", summarized(task, evaluate(state, train_subset), seeds), seeds))
+            record.update(_per_model("train_eval", summarized(task, evaluate(state, train_subset), n_models), n_models))
             if "test_free_energy" in record:
                 record["free_energy_gap"] = record["test_free_energy"] - record["train_eval_free_energy"]
         # samples/s counts every model's examples: N vmapped models do N times the work of one
-        record.update(epoch_s=epoch_s, samples_per_s=seeds * steps_per_epoch * config.batch_size / epoch_s)
+        record.update(epoch_s=epoch_s, samples_per_s=n_models * steps_per_epoch * config.batch_size / epoch_s)
         if epoch == start + 1:
             record["compile_s"] = compile_s
         history.append(record)
@@ -163,24 +163,24 @@ def fit(
     return FitResult(state, history)
 
 
-def summarized(task: Task, means: dict, seeds: int = 1) -> dict:
-    """The evaluation's mean metrics plus the task's summary metrics (host floats; with seeds > 1,
+def summarized(task: Task, means: dict, n_models: int = 1) -> dict:
+    """The evaluation's mean metrics plus the task's summary metrics (host floats; with n_models > 1,
     host arrays of one value per model)."""
     means = jax.device_get(means)
-    if seeds > 1:
-        rows = [summarized(task, {k: v[i] for k, v in means.items()}) for i in range(seeds)]
+    if n_models > 1:
+        rows = [summarized(task, {k: v[i] for k, v in means.items()}) for i in range(n_models)]
         return {k: np.array([row[k] for row in rows]) for k in rows[0]}
     means = {k: float(v) for k, v in means.items()}
     return {**means, **task.summarize(means)} if task.summarize else means
 
 
-def _per_model(prefix: str, values: dict, seeds: int) -> dict:
+def _per_model(prefix: str, values: dict, n_models: int) -> dict:
     """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_model."""
     out = {}
     for name, v in values.items():
         v = np.asarray(v, np.float64)
         out[f"{prefix}_{name}"] = float(np.mean(v))
-        if seeds > 1:
+        if n_models > 1:
             out[f"{prefix}_{name}_std"] = float(np.std(v))
             out[f"{prefix}_{name}_per_model"] = [float(x) for x in v]
     return out
@@ -239,7 +239,7 @@ def _data_parallel(config: TrainConfig):
 def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState, images, dp=None):
     """Returns run_epoch(state, images, epoch_index) -> (state, per-step metrics) and the compile time.
 
-    With config.seeds > 1 the state is a stack of models and every function is vmapped over it (the
+    With config.n_models > 1 the state is a stack of models and every function is vmapped over it (the
     images are shared); with a DataParallel `dp`, batches are split over its devices."""
     batch = config.batch_size
     n = images.shape[0]
