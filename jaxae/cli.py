@@ -339,7 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("JAXAE_DISTRIBUTED") == "1":  # multi-host: one process per host, see the README
         import jax
 
-        jax.distributed.initialize()
+        try:
+            jax.distributed.initialize()
+        except (ValueError, RuntimeError) as e:
+            print(f"jaxae: error: JAXAE_DISTRIBUTED=1 but jax.distributed.initialize() failed ({e}); on Cloud TPU "
+                  "start every worker, elsewhere set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
+                  "JAX_PROCESS_ID, or unset JAXAE_DISTRIBUTED for one host", file=sys.stderr)
+            return 2
     if argv[:1] == ["finetune"]:
         try:
             argv = finetune_argv(argv)
