@@ -40,15 +40,20 @@ def timed_epochs(run_epoch, state, epochs: int):
     return state, (time.perf_counter() - t0) / epochs, warmup
 
 
-def jaxae_throughput(task, images: np.ndarray, batch_size: int, mode: str, epochs: int, seed: int = 0) -> dict:
-    """samples/s of jaxae's compiled training in `mode` on `images`, compile time separate."""
-    from jaxae.train.loop import compile_epoch
+def jaxae_throughput(task, images: np.ndarray, batch_size: int, mode: str, epochs: int, seed: int = 0,
+                     seeds: int = 1, dp=None) -> dict:
+    """samples/s of jaxae's compiled training in `mode` on `images`, compile time separate; with
+    seeds > 1, of that many vmapped models (samples/s over all of them); with a DataParallel `dp`,
+    over its devices."""
+    from jaxae.train.loop import compile_epoch, init_states
 
-    config = jaxae.TrainConfig(batch_size=batch_size, mode=mode)
-    state = jaxae.train.init_state(task, seed, images[:batch_size])
-    data = images if mode == "stream" else jax.device_put(images)
-    run_epoch, compile_s = compile_epoch(task, config, mode, state, data)
+    config = jaxae.TrainConfig(batch_size=batch_size, mode=mode, seed=seed, seeds=seeds,
+                               parallel="mesh" if dp else "none")
+    state = init_states(task, config, images[:batch_size])
+    state = dp.put_state(state) if dp else jax.device_put(state)
+    data = images if mode == "stream" else (dp.replicate(images) if dp else jax.device_put(images))
+    run_epoch, compile_s = compile_epoch(task, config, mode, state, data, dp)
     _, epoch_s, warmup_s = timed_epochs(lambda s, e: run_epoch(s, data, e), state, epochs)
-    samples = (images.shape[0] // batch_size) * batch_size
+    samples = seeds * (images.shape[0] // batch_size) * batch_size
     return {"samples_per_s": samples / epoch_s, "epoch_s": epoch_s, "compile_s": compile_s,
             "first_epoch_s": warmup_s}

@@ -18,23 +18,13 @@ import sys
 
 import jax
 
-import jaxae
-from benchmarks.common import emit, load_data, timed_epochs
+from benchmarks.common import emit, jaxae_throughput, load_data
 from benchmarks.models import MODELS
 
 
 def _epoch_seconds(task, images, batch: int, epochs: int, seeds: int = 1, dp=None) -> dict:
-    """Steady-state seconds per scan epoch (after a warm-up epoch) and samples/s over all models."""
-    from jaxae.train.loop import compile_epoch, init_states
-
-    config = jaxae.TrainConfig(batch_size=batch, mode="scan", seeds=seeds, parallel="mesh" if dp else "none")
-    put = dp.replicate if dp else jax.device_put
-    state = put(init_states(task, config, images[:batch]))
-    data = put(images)
-    run_epoch, compile_s = compile_epoch(task, config, "scan", state, data, dp)
-    _, epoch_s, _ = timed_epochs(lambda s, e: run_epoch(s, data, e), state, epochs)
-    samples = seeds * (len(images) // batch) * batch
-    return {"epoch_s": epoch_s, "samples_per_s": samples / epoch_s, "compile_s": compile_s}
+    """Steady-state scan epochs (after a warm-up epoch); samples/s over all models."""
+    return jaxae_throughput(task, images, batch, "scan", epochs, seeds=seeds, dp=dp)
 
 
 def seeds_row(model: str, images, batch: int, seeds: int, epochs: int) -> list[dict]:
