@@ -1,5 +1,5 @@
 """Run by tests/test_parallel.py in a fresh process with 8 forced CPU devices: trains each model with
---parallel none (one device) and mesh (8 devices), in scan and step modes, and prints the largest
+--parallel none (one device), mesh and pmap (8 devices), in scan and step modes, and prints the largest
 relative parameter difference per case as JSON."""
 import json
 import sys
@@ -36,34 +36,36 @@ def main():
         task = make_task(config_cls(**options))
         for mode in ("scan", "step") if name == "rbm-pcd" else ("scan",):
             results = {}
-            for parallel in ("none", "mesh"):
+            for parallel in ("none", "mesh", "pmap"):
                 train = jaxae.TrainConfig(epochs=2, batch_size=64, mode=mode, parallel=parallel, progress=False)
-                result = jaxae.fit(task, small, train)
-                results[parallel] = result
-            one, many = results["none"].state, results["mesh"].state
-            devices = {d.id for leaf in jax.tree.leaves(many.params) for d in leaf.devices()}
-            out[f"{name}/{mode}"] = {
-                "params": relative_difference(many.params, one.params),
-                "est_state": relative_difference(many.est_state, one.est_state),
-                "test_loss": abs(results["mesh"].history[-1].get("test_loss", 0.0)
-                                 - results["none"].history[-1].get("test_loss", 0.0)),
-                "devices": len(devices),
-                "history_devices": results["mesh"].history[-1].get("devices"),
-            }
+                results[parallel] = jaxae.fit(task, small, train)
+            one = results["none"]
+            for parallel in ("mesh", "pmap"):
+                many = results[parallel]
+                devices = {d.id for leaf in jax.tree.leaves(many.state.params) for d in leaf.devices()}
+                out[f"{name}/{mode}/{parallel}"] = {
+                    "params": relative_difference(many.state.params, one.state.params),
+                    "est_state": relative_difference(many.state.est_state, one.state.est_state),
+                    "test_loss": abs(many.history[-1].get("test_loss", 0.0) - one.history[-1].get("test_loss", 0.0)),
+                    "devices": len(devices),
+                    "history_devices": many.history[-1].get("devices"),
+                    "backend": many.history[-1].get("parallel"),
+                }
     # checkpoints of a sharded run: interrupted after one epoch and resumed == trained straight through
     import tempfile
 
-    with tempfile.TemporaryDirectory() as folder:
-        task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
-        straight = jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, parallel="mesh", progress=False))
-        jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, batch_size=64, parallel="mesh", progress=False), folder)
-        resumed = jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, parallel="mesh", progress=False),
-                            folder, resume=True)
-        out["rbm-pcd mesh resume"] = {
+    task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
+    for parallel in ("mesh", "pmap"):
+        train = lambda epochs: jaxae.TrainConfig(epochs=epochs, batch_size=64, parallel=parallel, progress=False)  # noqa: E731
+        with tempfile.TemporaryDirectory() as folder:
+            straight = jaxae.fit(task, small, train(2))
+            jaxae.fit(task, small, train(1), folder)
+            resumed = jaxae.fit(task, small, train(2), folder, resume=True)
+        out[f"rbm-pcd {parallel} resume"] = {
             "params": relative_difference(resumed.state.params, straight.state.params),
             "est_state": relative_difference(resumed.state.est_state, straight.state.est_state),
             "devices": len(jax.tree.leaves(resumed.state.params)[0].devices()),
-            "history_devices": resumed.history[-1].get("devices")}
+            "history_devices": resumed.history[-1].get("devices"), "backend": parallel}
     # 8 vmapped PCD RBMs: one per device (the model axis split, whole batches on each device)
     task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
     results = {p: jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, seeds=8, parallel=p, progress=False))
@@ -73,13 +75,33 @@ def main():
         "params": relative_difference(results["mesh"].state.params, results["none"].state.params),
         "est_state": relative_difference(results["mesh"].state.est_state, results["none"].state.est_state),
         "devices": len(leaf.devices()), "history_devices": results["mesh"].history[-1].get("devices"),
-        "per_device_models": int(leaf.addressable_shards[0].data.shape[0]),
+        "per_device_models": int(leaf.addressable_shards[0].data.shape[0]), "backend": "mesh",
     }
-    try:
-        jaxae.fit(MODELS["ae"][1](MODELS["ae"][0]()), small, jaxae.TrainConfig(epochs=1, batch_size=60, progress=False))
-        out["batch 60 on 8 devices"] = "no error"
-    except jaxae.errors.ConfigError as e:
-        out["batch 60 on 8 devices"] = str(e)
+    # jaxae.rand under pmap: each device's rows of the one-device draw
+    from jaxae import rand
+
+    key, p = jax.random.PRNGKey(3), jax.random.uniform(jax.random.PRNGKey(4), (64, 10))
+    draws = {"bernoulli": lambda x: rand.bernoulli(key, x), "normal": lambda x: rand.normal(key, x.shape),
+             "normal axis 1": lambda x: rand.normal(key, (3,) + x.shape, axis=1),
+             "categorical": lambda x: rand.categorical(key, x), "randint": lambda x: rand.randint(key, x.shape[:1], 0, 9)}
+    for name, draw in draws.items():
+        per_device = jax.pmap(draw, axis_name=rand.AXIS)(p.reshape(8, 8, 10))
+        whole = np.asarray(draw(p))
+        if name == "normal axis 1":
+            per_device = np.moveaxis(np.asarray(per_device), 0, 1).reshape(whole.shape)
+        out[f"rand {name}"] = bool(np.array_equal(np.asarray(per_device).reshape(whole.shape), whole))
+    errors = {
+        "batch 60 on 8 devices": (MODELS["ae"][1](MODELS["ae"][0]()), dict(batch_size=60)),
+        "pmap 60 chains": (MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=8, pcd=True, n_chains=60)),
+                           dict(batch_size=64, parallel="pmap")),
+        "pmap seeds": (MODELS["ae"][1](MODELS["ae"][0]()), dict(batch_size=64, parallel="pmap", seeds=8)),
+    }
+    for case, (task, options) in errors.items():
+        try:
+            jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, progress=False, **options))
+            out[case] = "no error"
+        except jaxae.errors.ConfigError as e:
+            out[case] = str(e)
     json.dump(out, sys.stdout)
 
 

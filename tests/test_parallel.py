@@ -15,27 +15,34 @@ from jaxae.models import MODELS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_mesh_on_8_devices_trains_the_same_model_as_one_device():
-    """Data parallel (batch split) for five models, and 8 vmapped models split over the 8 devices."""
+def test_mesh_and_pmap_on_8_devices_train_the_same_model_as_one_device():
+    """Data parallel (batch split) with both backends for four models, checkpoints resumed, and 8
+    vmapped models split over the 8 devices."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-m", "tests.parallel_worker"], check=False, cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cases = json.loads(proc.stdout)
     assert cases.pop("batch 60 on 8 devices").startswith("batch_size 60 does not split over 8 devices")
+    assert cases.pop("pmap 60 chains").startswith("the estimator's 60 persistent chains do not split over 8 devices")
+    assert cases.pop("pmap seeds").startswith("--parallel pmap trains one model")
+    for name in ("bernoulli", "normal", "normal axis 1", "categorical", "randint"):
+        assert cases.pop(f"rand {name}") is True, name  # each device draws its rows of the whole batch's draw
     assert cases["rbm-pcd seeds=8"].pop("per_device_models") == 1  # 8 models, one on each device
-    assert len(cases) == 7
-    assert cases["rbm-pcd mesh resume"]["params"] == 0.0  # a sharded run resumes bit for bit
+    assert len(cases) == 13
+    assert sum(case["backend"] == "pmap" for case in cases.values()) == 6
+    for parallel in ("mesh", "pmap"):
+        assert cases[f"rbm-pcd {parallel} resume"]["params"] == 0.0  # a sharded run resumes bit for bit
     for case, diff in cases.items():
         assert diff["devices"] == 8 and diff["history_devices"] == 8, case  # really spread over 8 devices
-        # float32 sums in another order: measured differences are ~1e-6 relative after 16 steps
+        # float32 sums in another order: measured differences are ~1e-5 relative after 16 steps
         assert diff["params"] < 1e-4, (case, diff)
         assert diff["est_state"] < 1e-4, (case, diff)  # PCD chains: the same Bernoulli draws
 
 
 def test_parallel_option_is_checked():
     with pytest.raises(ConfigError, match="parallel must be one of"):
-        jaxae.TrainConfig(parallel="pmap2")
+        jaxae.TrainConfig(parallel="shard")
     with pytest.raises(ConfigError, match="--seeds"):
         jaxae.TrainConfig(seeds=2, mode="stream")
 

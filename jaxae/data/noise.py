@@ -9,24 +9,25 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxae import rand
 from jaxae.errors import ConfigError
 
 
 def gaussian(key: jax.Array, x: jax.Array, sigma: float) -> jax.Array:
     """Additive N(0, sigma^2) noise, clipped back to [0, 1]."""
-    return jnp.clip(x + sigma * jax.random.normal(key, x.shape, x.dtype), 0.0, 1.0)
+    return jnp.clip(x + sigma * rand.normal(key, x.shape, x.dtype), 0.0, 1.0)
 
 
 def masking(key: jax.Array, x: jax.Array, fraction: float) -> jax.Array:
     """Sets each pixel to 0 with probability `fraction` (Vincent et al. 2008's masking noise)."""
-    return jnp.where(jax.random.bernoulli(key, fraction, x.shape), 0.0, x)
+    return jnp.where(rand.bernoulli(key, fraction, x.shape), 0.0, x)
 
 
 def salt_and_pepper(key: jax.Array, x: jax.Array, fraction: float) -> jax.Array:
     """Sets each pixel with probability `fraction` to 0 or 1, each with probability 1/2."""
     k_hit, k_value = jax.random.split(key)
-    hit = jax.random.bernoulli(k_hit, fraction, x.shape)
-    value = jax.random.bernoulli(k_value, 0.5, x.shape).astype(x.dtype)
+    hit = rand.bernoulli(k_hit, fraction, x.shape)
+    value = rand.bernoulli(k_value, 0.5, x.shape).astype(x.dtype)
     return jnp.where(hit, value, x)
 
 

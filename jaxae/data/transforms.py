@@ -6,6 +6,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxae import rand
 from jaxae.errors import ConfigError
 
 
@@ -29,7 +30,7 @@ def binarize(x: jax.Array, threshold: float = 0.5) -> jax.Array:
 def dynamic_binarize(key: jax.Array, x: jax.Array) -> jax.Array:
     """Dynamic binarization: a fresh Bernoulli(pixel) sample, float32 in {0, 1}, per call and key."""
     p = to_unit(x)
-    return jax.random.bernoulli(key, p).astype(jnp.float32)
+    return rand.bernoulli(key, p).astype(jnp.float32)
 
 
 # Name -> fn(key, x) with x of shape (batch, ...), used by configs and the CLI.

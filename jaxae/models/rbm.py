@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxae import rand
 from jaxae.errors import CheckpointError, ConfigError, DataError
 
 
@@ -110,8 +111,8 @@ def sample_hidden(key: jax.Array, params: RBMParams, v: jax.Array,
     """E[h | v] and a sample of h | v (Bernoulli, or unit-variance Gaussian), both (batch, n_hidden) float32."""
     p = hidden_mean(params, v, hidden)
     if hidden == "gaussian":
-        return p, p + jax.random.normal(key, p.shape, p.dtype)
-    return p, jax.random.bernoulli(key, p).astype(jnp.float32)
+        return p, p + rand.normal(key, p.shape, p.dtype)
+    return p, rand.bernoulli(key, p).astype(jnp.float32)
 
 
 def label_units(visible: str) -> int:
@@ -154,17 +155,17 @@ def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str
     if labels:
         k_bits, k_label = jax.random.split(key)
         mean = jnp.concatenate([jax.nn.sigmoid(logits[:, :-labels]), jax.nn.softmax(logits[:, -labels:])], axis=1)
-        sample = jnp.concatenate([jax.random.bernoulli(k_bits, mean[:, :-labels]).astype(jnp.float32),
-                                  jax.nn.one_hot(jax.random.categorical(k_label, logits[:, -labels:]), labels)], axis=1)
+        sample = jnp.concatenate([rand.bernoulli(k_bits, mean[:, :-labels]).astype(jnp.float32),
+                                  jax.nn.one_hot(rand.categorical(k_label, logits[:, -labels:]), labels)], axis=1)
     elif visible == "gaussian":
-        mean, sample = logits, logits + jax.random.normal(key, logits.shape)
+        mean, sample = logits, logits + rand.normal(key, logits.shape)
     elif k:
         grouped = logits.reshape(logits.shape[0], -1, k)
         mean = jax.nn.softmax(grouped, axis=-1).reshape(logits.shape)
-        sample = jax.nn.one_hot(jax.random.categorical(key, grouped), k).reshape(logits.shape)
+        sample = jax.nn.one_hot(rand.categorical(key, grouped), k).reshape(logits.shape)
     else:
         mean = jax.nn.sigmoid(logits)
-        sample = jax.random.bernoulli(key, mean).astype(jnp.float32)
+        sample = rand.bernoulli(key, mean).astype(jnp.float32)
     if mask is not None:
         mean, sample = mean * mask, sample * mask
     return mean, sample
@@ -205,7 +206,7 @@ def pseudo_log_likelihood(key: jax.Array, params: RBMParams, v: jax.Array, hidde
     Normalised per dimension: scikit-learn's BernoulliRBM.score_samples multiplies this by
     n_features (their issue #23179); multiply by n_visible for that scale.
     """
-    i = jax.random.randint(key, (v.shape[0],), 0, v.shape[1])
+    i = rand.randint(key, (v.shape[0],), 0, v.shape[1])
     flipped = v.at[jnp.arange(v.shape[0]), i].set(1.0 - v[jnp.arange(v.shape[0]), i])
     return jax.nn.log_sigmoid(free_energy(params, flipped, hidden=hidden) - free_energy(params, v, hidden=hidden))
 

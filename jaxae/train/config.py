@@ -9,7 +9,7 @@ MODES = ("auto", "scan", "step", "stream")
 
 # Keys of TrainConfig that may change when a run is resumed.
 RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel")
-PARALLEL = ("auto", "none", "mesh")
+PARALLEL = ("auto", "none", "mesh", "pmap")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class TrainConfig:
       keep: how many checkpoints to keep.
       progress: show a tqdm progress bar.
       parallel: "mesh" (jit over a Mesh of all devices, batch sharded, state replicated; the same
-        results as one device), "none" (the first device), or "auto" (mesh when there are several).
+        results as one device), "pmap" (jax.pmap with lax.pmean of the gradients, for comparison;
+        also the same results), "none" (the first device), or "auto" (mesh when there are several).
       seeds: train this many models with seeds seed, seed + 1, ... at once, vmapped into one compiled
         program; metrics are reported per model and as mean and std.
       lr_scales: comma list of learning-rate multipliers (e.g. "0.5,1,2"): one vmapped model per

@@ -113,6 +113,8 @@ def fit(
         run.truncate_metrics(start)
 
     put = dp.replicate if dp else jax.device_put
+    if dp:
+        dp.check_state(state)
     state = dp.put_state(state) if dp else jax.device_put(state)
     train_images = data.train_images if mode == "stream" else put(data.train_images)
     test_images = put(data.test_images)
@@ -134,7 +136,7 @@ def fit(
         _check_finite(metrics, epoch, steps_per_epoch, ckpt)
         record = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
         if dp:
-            record["devices"] = dp.size
+            record.update(devices=dp.size, parallel=dp.name)
         if n_models > 1:
             record["models"] = n_models
         record.update(_per_model("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, n_models))
@@ -232,7 +234,7 @@ def _data_parallel(config: TrainConfig):
         log.info("%d models over %d devices (%s)", config.n_models, dp.size, dp.devices[0].platform)
     elif dp:
         dp.check_batch(config.batch_size)
-        log.info("data parallel over %d devices (%s)", dp.size, dp.devices[0].platform)
+        log.info("data parallel (%s) over %d devices (%s)", dp.name, dp.size, dp.devices[0].platform)
     return dp
 
 
@@ -244,12 +246,13 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     batch = config.batch_size
     n = images.shape[0]
     many = config.n_models > 1
-    constrain = dp.constrain if dp and not dp.models else None
-    pin = dp.pin if dp else (lambda fn: fn)
+    split = dp is not None and not dp.models  # the batch is split over devices
+    kw = dict(constrain=dp.constrain if split else None, reduce=dp.reduce if split else None)
+    compile_fn = dp.jit if dp else (lambda fn, n_args: jax.jit(fn, donate_argnums=0))
     t0 = time.perf_counter()
     if mode == "scan":
-        epoch_fn = functools.partial(steps.train_epoch, task, batch, constrain=constrain)
-        epoch_fn = jax.jit(pin(jax.vmap(epoch_fn, in_axes=(0, None)) if many else epoch_fn), donate_argnums=0)
+        epoch_fn = functools.partial(steps.train_epoch, task, batch, **kw)
+        epoch_fn = compile_fn(jax.vmap(epoch_fn, in_axes=(0, None)) if many else epoch_fn, 1)
         compiled = epoch_fn.lower(state, images).compile()
         return (lambda state, images, epoch: compiled(state, images)), time.perf_counter() - t0
 
@@ -257,8 +260,8 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     shuffle = jax.jit(jax.vmap(shuffle, in_axes=(0, None)) if many else shuffle)
     stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *jax.device_get(out))  # noqa: E731
     if mode == "step":
-        step_fn = functools.partial(steps.train_step_at, task, batch, constrain=constrain)
-        step = jax.jit(pin(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn), donate_argnums=0)
+        step_fn = functools.partial(steps.train_step_at, task, batch, **kw)
+        step = compile_fn(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, 3)
         perm0 = shuffle(state.key, 0)
         compiled = step.lower(state, images, perm0, 0).compile()
 
@@ -272,8 +275,8 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
 
         return run_epoch, time.perf_counter() - t0
 
-    step = jax.jit(pin(functools.partial(steps.train_step, task, constrain=constrain)), donate_argnums=0)
-    place = (lambda x: jax.device_put(x, dp.batch)) if constrain else jax.device_put
+    step = compile_fn(functools.partial(steps.train_step, task, **kw), 1)
+    place = dp.place_batch if dp else jax.device_put
     compiled = step.lower(state, place(images[:batch])).compile()
 
     def run_epoch(state, images, epoch):

@@ -1,4 +1,5 @@
-"""Data parallelism: `jax.jit` over a Mesh of devices with the batch axis sharded; and, for many
+"""Data parallelism: `jax.jit` over a Mesh of devices with the batch axis sharded (the default); the
+classic `jax.pmap` with `lax.pmean` of the gradients (--parallel pmap, for comparison); and, for many
 vmapped models (--seeds, --sweep), the models spread over the devices instead.
 
 The parameters, optimizer and estimator state are replicated; every batch is constrained to be split
@@ -15,12 +16,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxae.errors import ConfigError
-
-AXIS = "data"
+from jaxae.rand import AXIS
 
 
 class DataParallel:
-    """The mesh and shardings of a data-parallel run over `devices` (default: all)."""
+    """The mesh and shardings of a data-parallel run over `devices` (default: all): `jit` with the
+    batch constrained to be split over the mesh (GSPMD inserts the gradient all-reduce)."""
+
+    name = "mesh"
 
     def __init__(self, devices=None, models: bool = False):
         self.devices = list(devices or jax.devices())
@@ -77,9 +80,99 @@ class DataParallel:
         """Inside jit: split every leaf of a batch along its first axis over the devices."""
         return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, self.batch), batch)
 
+    reduce = None  # GSPMD reduces the gradients itself
+
+    def check_state(self, state) -> None:
+        del state
+
+    def place_batch(self, batch):
+        """A host batch of the streaming mode on the devices."""
+        return jax.device_put(batch, self.batch)
+
+    def jit(self, fn, n_args: int):
+        """`fn(state, *args) -> (state, metrics)` compiled for the mesh (state donated)."""
+        del n_args
+        return jax.jit(self.pin(fn), donate_argnums=0)
+
+
+class Pmap(DataParallel):
+    """`jax.pmap` over the devices under the axis name "data": each device takes its slice of every
+    batch's rows (`constrain`), computes its gradients, and `lax.pmean` averages them (`reduce`) before
+    the optimizer step, so every device applies the same update.
+
+    The state stays replicated between calls (pmap's `in_axes=None` / `out_axes=None`); per-chain
+    estimator state (PCD chains: leaves with a leading chain axis) is split over the devices inside
+    and gathered back at the end of each call. Random draws over rows go through jaxae.rand, which
+    gives each device its rows of the whole batch's draw, so the result does not depend on the device
+    count (tested against one device on 8 forced CPU devices).
+    """
+
+    name = "pmap"
+
+    def __init__(self, devices=None, models: bool = False):
+        if models:
+            raise ConfigError("--parallel pmap trains one model split over the devices; for several models "
+                              "(--seeds, --sweep) use --parallel mesh, which spreads the models over the devices")
+        super().__init__(devices)
+
+    def _slice(self, x):
+        rows = x.shape[0] // self.size
+        return jax.lax.dynamic_slice_in_dim(x, jax.lax.axis_index(AXIS) * rows, rows)
+
+    def constrain(self, batch):
+        """Inside pmap: this device's rows of the (replicated) global batch."""
+        return jax.tree.map(self._slice, batch)
+
+    def reduce(self, tree):
+        """Inside pmap: the mean over devices (gradients, and the metrics that go with them)."""
+        return jax.lax.pmean(tree, AXIS)
+
+    def check_state(self, state) -> None:
+        for x in jax.tree.leaves(state.est_state):
+            if np.ndim(x) and np.shape(x)[0] % self.size:
+                raise ConfigError(f"the estimator's {np.shape(x)[0]} persistent chains do not split over {self.size} "
+                                  f"devices; use a multiple of {self.size} (--n-chains) or --parallel mesh")
+
+    def place_batch(self, batch):
+        return jax.device_put(batch, self.replicated)
+
+    def jit(self, fn, n_args: int):
+        """`fn(state, *args) -> (state, metrics)` mapped over the devices, every argument replicated."""
+
+        def per_device(lane, state, *args):
+            del lane  # the one mapped argument pmap needs; the device's place comes from axis_index
+            mine = lambda x: self._slice(x) if x.ndim else x  # noqa: E731
+            gather = lambda x: jax.lax.all_gather(x, AXIS, tiled=True) if x.ndim else x  # noqa: E731
+            state, metrics = fn(state._replace(est_state=jax.tree.map(mine, state.est_state)), *args)
+            return state._replace(est_state=jax.tree.map(gather, state.est_state)), metrics
+
+        mapped = jax.pmap(per_device, axis_name=AXIS, in_axes=(0,) + (None,) * (1 + n_args), out_axes=None,
+                          devices=self.devices, donate_argnums=1)
+        lanes = jax.device_put(np.arange(self.size), self.batch)
+        return _WithLanes(mapped, lanes)
+
+
+class _WithLanes:
+    """A pmapped function called (and lowered) without its leading per-device argument."""
+
+    def __init__(self, mapped, lanes):
+        self.mapped, self.lanes = mapped, lanes
+
+    def __call__(self, *args):
+        return self.mapped(self.lanes, *args)
+
+    def lower(self, *args):
+        return _WithLanes(self.mapped.lower(self.lanes, *args), self.lanes)
+
+    def compile(self):
+        return _WithLanes(self.mapped.compile(), self.lanes)
+
+
+BACKENDS = {"mesh": DataParallel, "pmap": Pmap}
+
 
 def choose(parallel: str, models: bool = False) -> DataParallel | None:
     """Resolves TrainConfig.parallel: "auto" uses a mesh when more than one device is visible."""
     if parallel == "none" or (parallel == "auto" and jax.device_count() == 1):
         return None
-    return DataParallel(models=models)
+    return BACKENDS["mesh" if parallel == "auto" else parallel](models=models)

@@ -32,16 +32,21 @@ def _finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def train_step(task: Task, state: TrainState, raw: jax.Array, constrain=None) -> tuple[TrainState, dict]:
+def train_step(task: Task, state: TrainState, raw: jax.Array, constrain=None, reduce=None) -> tuple[TrainState, dict]:
     """One optimizer step on a raw batch (batch, h, w). Metrics include grad_norm and finite.
 
     constrain: optional `constrain(batch) -> batch` placing the batch on devices (a data-parallel
-    sharding, see jaxae.train.parallel); applied to the raw batch inside the compiled step."""
+    sharding, or this device's rows under pmap; see jaxae.train.parallel); applied to the raw batch
+    inside the compiled step.
+    reduce: optional `reduce(tree) -> tree` combining the devices' gradients and metrics (lax.pmean
+    under pmap)."""
     if constrain is not None:
         raw = constrain(raw)
     k_pre, k_est = jax.random.split(step_key(state.key, state.step))
     batch = task.preprocess(k_pre, raw)
     grads, est_state, metrics = task.estimator.estimate(k_est, state.params, batch, state.est_state)
+    if reduce is not None:
+        grads, metrics = reduce((grads, metrics))
     updates, opt_state = task.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
@@ -56,7 +61,7 @@ def batch_indices(perm: jax.Array, i: jax.Array, batch_size: int) -> jax.Array:
 
 
 def train_epoch(task: Task, batch_size: int, state: TrainState, images: jax.Array,
-                constrain=None) -> tuple[TrainState, dict]:
+                constrain=None, reduce=None) -> tuple[TrainState, dict]:
     """One epoch as a single `lax.scan` over shuffled batches of device-resident `images`.
 
     Args:
@@ -71,14 +76,14 @@ def train_epoch(task: Task, batch_size: int, state: TrainState, images: jax.Arra
     perm = shuffle(state.key, epoch, n)
 
     def body(state, i):
-        return train_step(task, state, images[batch_indices(perm, i, batch_size)], constrain)
+        return train_step(task, state, images[batch_indices(perm, i, batch_size)], constrain, reduce)
 
     return jax.lax.scan(body, state, jnp.arange(steps))
 
 
-def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, i, constrain=None):
+def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, i, constrain=None, reduce=None):
     """The per-step mode: gathers batch i of `perm` from device-resident images, then one step."""
-    return train_step(task, state, images[batch_indices(perm, i, batch_size)], constrain)
+    return train_step(task, state, images[batch_indices(perm, i, batch_size)], constrain, reduce)
 
 
 def eval_inputs(task: Task, key: jax.Array, images: jax.Array) -> jax.Array:

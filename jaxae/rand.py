@@ -1,0 +1,66 @@
+"""Random draws over the rows of a batch that give the same numbers however the batch is split.
+
+One device and a mesh (jit with the batch sharded) need nothing special: with
+`jax_threefry_partitionable` a draw of a given shape is the same however XLA shards it. The pmap
+backend (jaxae.train.parallel.Pmap) runs each device on its slice of rows under the named axis "data",
+where a plain `jax.random.normal(key, local_shape)` would draw different numbers for 1 and 8
+devices. The functions here see that axis: each device draws the whole batch's numbers from the same
+key and keeps its own rows, so every backend and device count trains the same model. The price is
+that each device draws N times the random numbers it uses (cheap next to the matrix products of the
+models here; the mesh backend, the default, has no such cost).
+
+Outside the "data" axis every function is exactly the `jax.random` function of the same name.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+AXIS = "data"
+
+
+def _devices() -> int:
+    """The size of the "data" axis this code runs under (1 outside the pmap backend)."""
+    try:
+        return jax.lax.axis_size(AXIS)
+    except NameError:
+        return 1
+
+
+def _rows(draw, shape, axis: int = 0) -> jax.Array:
+    """`draw(shape)` for this device's rows along `axis` of the whole batch's draw."""
+    n = _devices()
+    if n == 1:
+        return draw(tuple(shape))
+    local = shape[axis]
+    full = draw(tuple(shape[:axis]) + (n * local,) + tuple(shape[axis + 1:]))
+    return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(AXIS) * local, local, axis)
+
+
+def uniform(key: jax.Array, shape, dtype=jnp.float32, minval=0.0, maxval=1.0, axis: int = 0) -> jax.Array:
+    """`jax.random.uniform` with rows along `axis`."""
+    return _rows(lambda s: jax.random.uniform(key, s, dtype, minval, maxval), shape, axis)
+
+
+def normal(key: jax.Array, shape, dtype=jnp.float32, axis: int = 0) -> jax.Array:
+    """`jax.random.normal` with rows along `axis` (e.g. axis=1 for (samples, batch, latent))."""
+    return _rows(lambda s: jax.random.normal(key, s, dtype), shape, axis)
+
+
+def bernoulli(key: jax.Array, p, shape=None) -> jax.Array:
+    """`jax.random.bernoulli(key, p, shape)`: uniform(key, shape, dtype of p) < p, as JAX defines it."""
+    p = jnp.asarray(p)
+    shape = p.shape if shape is None else tuple(shape)
+    dtype = p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else jnp.float32
+    return uniform(key, shape, dtype) < p
+
+
+def categorical(key: jax.Array, logits: jax.Array, axis: int = -1) -> jax.Array:
+    """`jax.random.categorical(key, logits, axis)`: argmax of Gumbel noise plus logits, rows on axis 0."""
+    noise = _rows(lambda s: jax.random.gumbel(key, s, logits.dtype), logits.shape)
+    return jnp.argmax(noise + logits, axis=axis)
+
+
+def randint(key: jax.Array, shape, minval, maxval, dtype=jnp.int32) -> jax.Array:
+    """`jax.random.randint` with rows along axis 0."""
+    return _rows(lambda s: jax.random.randint(key, s, minval, maxval, dtype), shape)
