@@ -48,10 +48,11 @@ def normal(key: jax.Array, shape, dtype=jnp.float32, axis: int = 0) -> jax.Array
 
 
 def bernoulli(key: jax.Array, p, shape=None) -> jax.Array:
-    """`jax.random.bernoulli(key, p, shape)`: uniform(key, shape, dtype of p) < p, as JAX defines it."""
+    """`jax.random.bernoulli(key, p, shape)`: uniform(key, shape, dtype) < p, as JAX defines it, with the
+    uniform at least float32 (a bfloat16 uniform would resolve probabilities only to 1/256)."""
     p = jnp.asarray(p)
     shape = p.shape if shape is None else tuple(shape)
-    dtype = p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else jnp.float32
+    dtype = jnp.result_type(p.dtype, jnp.float32) if jnp.issubdtype(p.dtype, jnp.floating) else jnp.float32
     return uniform(key, shape, dtype) < p
 
 

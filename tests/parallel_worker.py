@@ -56,7 +56,9 @@ def main():
 
     task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
     for parallel in ("mesh", "pmap"):
-        train = lambda epochs: jaxae.TrainConfig(epochs=epochs, batch_size=64, parallel=parallel, progress=False)  # noqa: E731
+        def train(epochs, parallel=parallel):
+            return jaxae.TrainConfig(epochs=epochs, batch_size=64, parallel=parallel, progress=False)
+
         with tempfile.TemporaryDirectory() as folder:
             straight = jaxae.fit(task, small, train(2))
             jaxae.fit(task, small, train(1), folder)
@@ -91,10 +93,10 @@ def main():
             per_device = np.moveaxis(np.asarray(per_device), 0, 1).reshape(whole.shape)
         out[f"rand {name}"] = bool(np.array_equal(np.asarray(per_device).reshape(whole.shape), whole))
     errors = {
-        "batch 60 on 8 devices": (MODELS["ae"][1](MODELS["ae"][0]()), dict(batch_size=60)),
+        "batch 60 on 8 devices": (MODELS["ae"][1](MODELS["ae"][0]()), {"batch_size": 60}),
         "pmap 60 chains": (MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=8, pcd=True, n_chains=60)),
-                           dict(batch_size=64, parallel="pmap")),
-        "pmap seeds": (MODELS["ae"][1](MODELS["ae"][0]()), dict(batch_size=64, parallel="pmap", seeds=8)),
+                           {"batch_size": 64, "parallel": "pmap"}),
+        "pmap seeds": (MODELS["ae"][1](MODELS["ae"][0]()), {"batch_size": 64, "parallel": "pmap", "seeds": 8}),
     }
     for case, (task, options) in errors.items():
         try:

@@ -108,11 +108,12 @@ def hidden_mean(params: RBMParams, v: jax.Array, hidden: str = "bernoulli") -> j
 
 def sample_hidden(key: jax.Array, params: RBMParams, v: jax.Array,
                   hidden: str = "bernoulli") -> tuple[jax.Array, jax.Array]:
-    """E[h | v] and a sample of h | v (Bernoulli, or unit-variance Gaussian), both (batch, n_hidden) float32."""
+    """E[h | v] and a sample of h | v (Bernoulli, or unit-variance Gaussian), both (batch, n_hidden) in the
+    parameters' dtype (float32, or bfloat16 under mixed precision)."""
     p = hidden_mean(params, v, hidden)
     if hidden == "gaussian":
         return p, p + rand.normal(key, p.shape, p.dtype)
-    return p, rand.bernoulli(key, p).astype(jnp.float32)
+    return p, rand.bernoulli(key, p).astype(p.dtype)
 
 
 def label_units(visible: str) -> int:
@@ -141,7 +142,7 @@ def softmax_groups(visible: str) -> int:
 
 def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str = "bernoulli",
                    mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-    """The mean of v | h and a sample of it, both (batch, n_visible) float32.
+    """The mean of v | h and a sample of it, both (batch, n_visible) in the parameters' dtype.
 
     visible: "bernoulli", "gaussian" (unit variance), "softmax:K" (consecutive groups of K units,
       one of which is on: p(v_gk = 1 | h) = softmax_k(b_vis + W h)_gk), or "bernoulli+softmax:K"
@@ -155,17 +156,17 @@ def sample_visible(key: jax.Array, params: RBMParams, h: jax.Array, visible: str
     if labels:
         k_bits, k_label = jax.random.split(key)
         mean = jnp.concatenate([jax.nn.sigmoid(logits[:, :-labels]), jax.nn.softmax(logits[:, -labels:])], axis=1)
-        sample = jnp.concatenate([rand.bernoulli(k_bits, mean[:, :-labels]).astype(jnp.float32),
-                                  jax.nn.one_hot(rand.categorical(k_label, logits[:, -labels:]), labels)], axis=1)
+        sample = jnp.concatenate([rand.bernoulli(k_bits, mean[:, :-labels]).astype(mean.dtype),
+                                  jax.nn.one_hot(rand.categorical(k_label, logits[:, -labels:]), labels, dtype=mean.dtype)], axis=1)
     elif visible == "gaussian":
-        mean, sample = logits, logits + rand.normal(key, logits.shape)
+        mean, sample = logits, logits + rand.normal(key, logits.shape, logits.dtype)
     elif k:
         grouped = logits.reshape(logits.shape[0], -1, k)
         mean = jax.nn.softmax(grouped, axis=-1).reshape(logits.shape)
-        sample = jax.nn.one_hot(rand.categorical(key, grouped), k).reshape(logits.shape)
+        sample = jax.nn.one_hot(rand.categorical(key, grouped), k, dtype=mean.dtype).reshape(logits.shape)
     else:
         mean = jax.nn.sigmoid(logits)
-        sample = rand.bernoulli(key, mean).astype(jnp.float32)
+        sample = rand.bernoulli(key, mean).astype(mean.dtype)
     if mask is not None:
         mean, sample = mean * mask, sample * mask
     return mean, sample

@@ -216,7 +216,7 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
     def log_weights(key, params, x, k):
         """(k, batch) log p(x, z_i) - log q(z_i | x) for z_i ~ q(z | x)."""
         mean, log_var = encode(params, x)
-        z = mean + jnp.exp(0.5 * log_var) * rand.normal(key, (k,) + mean.shape, axis=1)
+        z = mean + jnp.exp(0.5 * log_var) * rand.normal(key, (k,) + mean.shape, mean.dtype, axis=1)
         logits, log_sigma = decode(params, z, n_of(x))
         flat = x.reshape(x.shape[0], -1)
         log_px = log_likelihood(config.decoder, logits, flat, log_sigma)
@@ -225,7 +225,7 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
     def elbo_terms(key, params, x, k):
         """Per-image reconstruction log-likelihood (mean over k samples) and analytic KL."""
         mean, log_var = encode(params, x)
-        z = mean + jnp.exp(0.5 * log_var) * rand.normal(key, (k,) + mean.shape, axis=1)
+        z = mean + jnp.exp(0.5 * log_var) * rand.normal(key, (k,) + mean.shape, mean.dtype, axis=1)
         logits, log_sigma = decode(params, z, n_of(x))
         rec = jnp.mean(log_likelihood(config.decoder, logits, x.reshape(x.shape[0], -1), log_sigma), axis=0)
         kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var, axis=-1)

@@ -8,7 +8,8 @@ from jaxae.errors import ConfigError
 MODES = ("auto", "scan", "step", "stream")
 
 # Keys of TrainConfig that may change when a run is resumed.
-RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel")
+RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel",
+                     "precision")
 PARALLEL = ("auto", "none", "mesh", "pmap")
 
 
@@ -36,6 +37,9 @@ class TrainConfig:
       lr_scales: comma list of learning-rate multipliers (e.g. "0.5,1,2"): one vmapped model per
         value (for each seed), its updates, and so its whole learning-rate schedule, scaled by it
         (`jaxae train --sweep learning_rate=...` fills this in).
+      precision: "float32", or "bfloat16" for mixed precision: the training step's matrix products and
+        activations in bfloat16, the parameters, optimizer state, gradient sums and all evaluation
+        (likelihoods included) in float32 (jaxae.estimators.with_precision).
     """
 
     epochs: int = 10
@@ -49,6 +53,7 @@ class TrainConfig:
     parallel: str = "auto"
     seeds: int = 1
     lr_scales: str = ""
+    precision: str = "float32"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep", "seeds"):
@@ -56,6 +61,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ConfigError(f"precision must be float32 or bfloat16, got {self.precision!r}")
         if self.parallel not in PARALLEL:
             raise ConfigError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         try:

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from jaxae import estimators
 from jaxae.data.dataset import Dataset
 from jaxae.errors import ConfigError, TrainingDiverged
 from jaxae.train import steps
@@ -95,6 +96,8 @@ def fit(
     n_models = config.n_models
     if config.scales():
         task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model()))
+    if config.precision != "float32":
+        task = task._replace(estimator=estimators.with_precision(task.estimator, config.precision))
     dp = _data_parallel(config)
     steps_per_epoch = n_train // config.batch_size
     run = RunDir(workdir) if workdir else None
@@ -247,7 +250,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     n = images.shape[0]
     many = config.n_models > 1
     split = dp is not None and not dp.models  # the batch is split over devices
-    kw = dict(constrain=dp.constrain if split else None, reduce=dp.reduce if split else None)
+    kw = {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None}
     compile_fn = dp.jit if dp else (lambda fn, n_args: jax.jit(fn, donate_argnums=0))
     t0 = time.perf_counter()
     if mode == "scan":

@@ -141,8 +141,12 @@ class Pmap(DataParallel):
 
         def per_device(lane, state, *args):
             del lane  # the one mapped argument pmap needs; the device's place comes from axis_index
-            mine = lambda x: self._slice(x) if x.ndim else x  # noqa: E731
-            gather = lambda x: jax.lax.all_gather(x, AXIS, tiled=True) if x.ndim else x  # noqa: E731
+            def mine(x):
+                return self._slice(x) if x.ndim else x
+
+            def gather(x):
+                return jax.lax.all_gather(x, AXIS, tiled=True) if x.ndim else x
+
             state, metrics = fn(state._replace(est_state=jax.tree.map(mine, state.est_state)), *args)
             return state._replace(est_state=jax.tree.map(gather, state.est_state)), metrics
 
