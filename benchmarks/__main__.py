@@ -1,6 +1,6 @@
 """Runs every benchmark and prints JSON lines, then a Markdown table.
 
-    python -m benchmarks [--epochs 3] [--batch-size 128] [--torch-compile] [--scaling PLOT.png]
+    python -m benchmarks [--epochs 3] [--batch-size 128] [--torch-compile] [--bf16] [--scaling PLOT.png]
 """
 from __future__ import annotations
 
@@ -25,14 +25,15 @@ def main(argv=None):
     parser.add_argument("--batch-size", default=None, help="default: each model's (128; RBMs 100)")
     parser.add_argument("--models", default=",".join(models.MODELS), help="comma list of models")
     parser.add_argument("--torch-compile", action="store_true", help="also time torch.compile (ae, conv-ae, vae)")
+    parser.add_argument("--bf16", action="store_true", help="also time jaxae with --precision bfloat16")
     parser.add_argument("--scaling", default=None, metavar="PLOT.png",
                         help="then run benchmarks.scaling (vmap of 8 VAEs vs 8 runs, batch size, devices) and plot it")
     args = parser.parse_args(argv)
     rows = []
     for name in args.models.split(","):
         batch = ["--batch-size", args.batch_size] if args.batch_size else []
-        compile_flag = ["--torch-compile"] if args.torch_compile else []
-        rows += models.main(["--model", name, "--epochs", args.epochs, *batch, *compile_flag])
+        flags = ["--torch-compile"] * args.torch_compile + ["--bf16"] * args.bf16
+        rows += models.main(["--model", name, "--epochs", args.epochs, *batch, *flags])
     print()
     print(markdown(rows))
     if args.scaling:

@@ -41,14 +41,15 @@ def timed_epochs(run_epoch, state, epochs: int):
 
 
 def jaxae_throughput(task, images: np.ndarray, batch_size: int, mode: str, epochs: int, seed: int = 0,
-                     seeds: int = 1, dp=None) -> dict:
+                     seeds: int = 1, dp=None, precision: str = "float32") -> dict:
     """samples/s of jaxae's compiled training in `mode` on `images`, compile time separate; with
     seeds > 1, of that many vmapped models (samples/s over all of them); with a DataParallel `dp`,
     over its devices."""
-    from jaxae.train.loop import compile_epoch, init_states
+    from jaxae.train.loop import compile_epoch, configured, init_states
 
     config = jaxae.TrainConfig(batch_size=batch_size, mode=mode, seed=seed, seeds=seeds,
-                               parallel="mesh" if dp else "none")
+                               parallel=dp.name if dp else "none", precision=precision)
+    task = configured(task, config)
     state = init_states(task, config, images[:batch_size])
     state = dp.put_state(state) if dp else jax.device_put(state)
     data = images if mode == "stream" else (dp.replicate(images) if dp else jax.device_put(images))

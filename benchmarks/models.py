@@ -1,6 +1,6 @@
 """Throughput: jaxae (scan, step) vs the chapter's PyTorch loops (and scikit-learn's RBM), same run.
 
-    python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized|rbm-cd1|rbm-cd10 [--epochs 3]
+    python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized|rbm-cd1|rbm-cd10 [--epochs 3] [--bf16]
 """
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--torch-compile", action="store_true",
                         help="also time the PyTorch reference under torch.compile (ae, conv-ae, vae; compile "
                         "time is in the warm-up epoch, not counted)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time the first mode with --precision bfloat16 (mixed precision)")
     args = parser.parse_args(argv)
     make_task, torch_fn, note = MODELS[args.model]
     args.batch_size = args.batch_size or BATCH.get(args.model, 128)
@@ -55,6 +57,11 @@ def main(argv=None) -> list[dict]:
     for mode in args.modes.split(","):
         result = jaxae_throughput(make_task(), images, args.batch_size, mode, args.epochs)
         rows.append(emit({**common, "impl": f"jaxae-{mode}", **result, "note": note}))
+    if args.bf16:
+        mode = args.modes.split(",")[0]
+        result = jaxae_throughput(make_task(), images, args.batch_size, mode, args.epochs, precision="bfloat16")
+        rows.append(emit({**common, "impl": f"jaxae-{mode}-bf16", **result, "note": note}))
+    n_jaxae = len(rows)
     if torch_fn and not args.no_torch:
         torch_row = emit({**common, "impl": "torch-eager", **torch_fn(images, args.batch_size, args.epochs)})
         for r in rows:
@@ -63,13 +70,13 @@ def main(argv=None) -> list[dict]:
         if args.torch_compile and args.model in COMPILABLE:
             compiled = emit({**common, "impl": "torch-compile",
                              **torch_fn(images, args.batch_size, args.epochs, compile=True)})
-            for r in rows[: len(args.modes.split(","))]:
+            for r in rows[:n_jaxae]:
                 emit({**common, "ratio": f"{r['impl']}/torch-compile", "value": r["samples_per_s"] / compiled["samples_per_s"]})
             rows.append(compiled)
     if args.model in EXTRA and not args.no_torch:
         name, fn = EXTRA[args.model]
         extra = emit({**common, "impl": name, **fn(images, args.batch_size, args.epochs)})
-        for r in rows[: len(args.modes.split(","))]:
+        for r in rows[:n_jaxae]:
             emit({**common, "ratio": f"{r['impl']}/{name}", "value": r["samples_per_s"] / extra["samples_per_s"]})
         rows.append(extra)
     return rows

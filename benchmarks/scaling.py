@@ -1,7 +1,7 @@
 """Scaling: N vmapped models vs N sequential runs, batch size, and device count.
 
     python -m benchmarks.scaling [--model vae] [--seeds 8] [--batches 128,512,1024,4096] [--devices 1,2,4,8]
-        [--epochs 3] [--plot benchmarks/results/scaling_cpu.png]
+        [--backends mesh,pmap] [--epochs 3] [--plot benchmarks/results/scaling_cpu.png]
 
 Every measurement is one JSON line; a Markdown table and (with --plot) a picture follow. Device counts
 above the machine's are forced host devices (XLA_FLAGS=--xla_force_host_platform_device_count=N, one
@@ -47,14 +47,14 @@ def batch_rows(model: str, images, batches: list[int], epochs: int) -> list[dict
             for b in batches]
 
 
-def device_rows(model: str, batch: int, counts: list[int], epochs: int) -> list[dict]:
+def device_rows(model: str, batch: int, counts: list[int], epochs: int, backends=("mesh",)) -> list[dict]:
     rows = []
-    for n in counts:
+    for n, backend in [(n, b) for n in counts for b in (backends if n > 1 else backends[:1])]:
         env = dict(os.environ)
         if jax.devices()[0].platform == "cpu":
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}".strip()
         code = ("import json, sys; from benchmarks.scaling import one_device_count as f; "
-                f"print(json.dumps(f({model!r}, {batch}, {n}, {epochs})))")
+                f"print(json.dumps(f({model!r}, {batch}, {n}, {epochs}, {backend!r})))")
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
         if proc.returncode:
             raise SystemExit(f"the {n}-device run failed:\n{proc.stderr[-2000:]}")
@@ -62,15 +62,16 @@ def device_rows(model: str, batch: int, counts: list[int], epochs: int) -> list[
     return rows
 
 
-def one_device_count(model: str, batch: int, n: int, epochs: int) -> dict:
-    """In a process that sees n devices: the data-parallel (mesh) epoch over the first n of them."""
+def one_device_count(model: str, batch: int, n: int, epochs: int, backend: str = "mesh") -> dict:
+    """In a process that sees n devices: the data-parallel epoch (mesh or pmap) over the first n of them."""
     if jax.device_count() < n:
         raise SystemExit(f"{n} devices asked, {jax.device_count()} visible")
-    from jaxae.train.parallel import DataParallel
+    from jaxae.train.parallel import BACKENDS
 
-    dp = DataParallel(jax.devices()[:n]) if n > 1 else None
+    dp = BACKENDS[backend](jax.devices()[:n]) if n > 1 else None
     timing = _epoch_seconds(MODELS[model][0](), load_data().train_images, batch, epochs, dp=dp)
-    return {"bench": "devices", "model": model, "impl": f"mesh over {n}", "devices": n, "batch": batch, **timing}
+    impl = f"{backend} over {n}" if n > 1 else "one device"
+    return {"bench": "devices", "model": model, "impl": impl, "devices": n, "batch": batch, **timing}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -90,11 +91,11 @@ def plot(rows: list[dict], path: str) -> None:
     fig, axes = plt.subplots(1, len(benches), figsize=(4.5 * len(benches), 3.6), squeeze=False)
     for ax, bench in zip(axes[0], benches):
         part = [r for r in rows if r["bench"] == bench]
-        labels = [r["impl"] if bench == "seeds" else str(r["batch"] if bench == "batch" else r["devices"]) for r in part]
+        labels = [str(r["batch"]) if bench == "batch" else r["impl"] for r in part]
         ax.bar(range(len(part)), [r["samples_per_s"] for r in part], color="tab:blue")
-        ax.set_xticks(range(len(part)), labels, rotation=20 if bench == "seeds" else 0, fontsize=8)
+        ax.set_xticks(range(len(part)), labels, rotation=0 if bench == "batch" else 20, fontsize=8)
         ax.set_ylabel("samples/s (all models)" if bench == "seeds" else "samples/s")
-        ax.set_xlabel({"seeds": "", "batch": "batch size", "devices": "devices"}[bench])
+        ax.set_xlabel({"seeds": "", "batch": "batch size", "devices": "backend and devices"}[bench])
         ax.set_title(f"{part[0]['model']}: {bench}")
     device = jax.devices()[0]
     fig.suptitle(f"jaxae scaling on {getattr(device, 'device_kind', device.platform)}", fontsize=10)
@@ -111,6 +112,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--batch-size", type=int, default=128, help="batch of the seeds and devices rows")
     parser.add_argument("--batches", default="128,512,1024,4096", help="batch sizes to time ('': skip)")
     parser.add_argument("--devices", default="1,2,4,8", help="device counts ('': skip)")
+    parser.add_argument("--backends", default="mesh,pmap", help="data-parallel backends of the device rows")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch")
     parser.add_argument("--plot", default=None, help="write a PNG of the rows here")
     args = parser.parse_args(argv)
@@ -121,7 +123,8 @@ def main(argv=None) -> list[dict]:
     if args.batches:
         rows += batch_rows(args.model, images, [int(b) for b in args.batches.split(",")], args.epochs)
     if args.devices:
-        rows += device_rows(args.model, args.batch_size, [int(n) for n in args.devices.split(",")], args.epochs)
+        rows += device_rows(args.model, args.batch_size, [int(n) for n in args.devices.split(",")], args.epochs,
+                            tuple(args.backends.split(",")))
     print()
     print(markdown(rows))
     if args.plot:

@@ -35,7 +35,7 @@ def test_bfloat16_trains_like_float32_with_float32_state(small, name, options, m
         assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
     one, two = runs["float32"].history[-1][metric], mixed.history[-1][metric]
     assert abs(two - one) < 0.01 * abs(one), (one, two)  # learns as well (measured within 0.03%)
-    first = lambda r: np.asarray(jax.tree.leaves(r.state.params)[0])  # noqa: E731
+    first = lambda r: np.asarray(jax.tree.leaves(r.state.params)[0])
     assert not np.array_equal(first(mixed), first(runs["float32"]))  # ...while really computing otherwise
     # and the step's products run in bfloat16 (float32 without the option)
     params = jaxae.train.state.init_state(task, 0, small.train_images[:64]).params

@@ -94,10 +94,7 @@ def fit(
         raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
     mode = choose_mode(config.mode, data.train_images, task.modes)
     n_models = config.n_models
-    if config.scales():
-        task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model()))
-    if config.precision != "float32":
-        task = task._replace(estimator=estimators.with_precision(task.estimator, config.precision))
+    task = configured(task, config)
     dp = _data_parallel(config)
     steps_per_epoch = n_train // config.batch_size
     run = RunDir(workdir) if workdir else None
@@ -166,6 +163,15 @@ def fit(
 
         viz.save_curves(run.read_metrics(), f"{run.path}/loss_curve.png")
     return FitResult(state, history)
+
+
+def configured(task: Task, config: TrainConfig) -> Task:
+    """The task as `config` trains it: a per-model learning-rate scale for --sweep, mixed precision."""
+    if config.scales():
+        task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model()))
+    if config.precision != "float32":
+        task = task._replace(estimator=estimators.with_precision(task.estimator, config.precision))
+    return task
 
 
 def summarized(task: Task, means: dict, n_models: int = 1) -> dict:
