@@ -49,7 +49,7 @@ def batch_rows(model: str, images, batches: list[int], epochs: int) -> list[dict
 
 def device_rows(model: str, batch: int, counts: list[int], epochs: int, backends=("mesh",)) -> list[dict]:
     rows = []
-    for n, backend in [(n, b) for n in counts for b in (backends if n > 1 else backends[:1])]:
+    for n, backend in [(count, b) for count in counts for b in (backends if count > 1 else backends[:1])]:
         env = dict(os.environ)
         if jax.devices()[0].platform == "cpu":
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}".strip()
