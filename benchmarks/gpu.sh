@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU tables, for a machine with one GPU and jax[cuda] + torch installed (meant to take under 8
 # minutes; this version has not been run on a GPU yet):
-# every model at batch 128 (RBMs 100) and 4096 with torch eager and torch.compile, the RBMs and the
+# every model at batch 128 (RBMs 100) and 4096 with torch eager and torch.compile and jaxae's
+# --precision bfloat16 row, the RBMs and the
 # chapter's MovieLens epoch, then 16 vmapped VAEs vs 16 sequential runs and batch scaling, with a plot.
 #   JAXAE_DATA_DIR=/path/to/data bash benchmarks/gpu.sh OUT    (JSON lines and Markdown on stdout)
 set -euo pipefail
@@ -11,7 +12,7 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 for b in 128 4096; do
   for m in ae conv-ae vae vae-binarized; do
-    python -m benchmarks.models --model "$m" --batch-size "$b" --epochs 5 --torch-compile
+    python -m benchmarks.models --model "$m" --batch-size "$b" --epochs 5 --torch-compile --bf16
   done
 done
 for m in rbm-cd1 rbm-cd10 cf-rbm-chapter; do python -m benchmarks.models --model "$m" --modes scan --epochs 5; done
