@@ -141,6 +141,7 @@ class Pmap(DataParallel):
 
         def per_device(lane, state, *args):
             del lane  # the one mapped argument pmap needs; the device's place comes from axis_index
+
             def mine(x):
                 return self._slice(x) if x.ndim else x
 
