@@ -45,7 +45,7 @@ def test_bfloat16_trains_like_float32_with_float32_state(small, name, options, m
 
 
 def test_precision_option_is_checked():
-    with pytest.raises(ConfigError, match="precision must be"):
+    with pytest.raises(ConfigError, match="precision must be one of float32, bfloat16, got 'float16'"):
         jaxae.TrainConfig(precision="float16")
     with pytest.raises(ConfigError, match="precision must be one of"):
         estimators.with_precision(estimators.cd(1), "fp8")

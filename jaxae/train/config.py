@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jaxae.errors import ConfigError
+from jaxae.estimators import PRECISIONS
 
 MODES = ("auto", "scan", "step", "stream")
 
@@ -61,8 +62,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.precision not in ("float32", "bfloat16"):
-            raise ConfigError(f"precision must be float32 or bfloat16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.parallel not in PARALLEL:
             raise ConfigError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         try:
