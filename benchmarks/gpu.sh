@@ -22,7 +22,7 @@ python -m benchmarks.scaling --model vae --seeds 16 --batches 128,1024,4096 --de
 # several GPUs: data-parallel scaling with both backends (mesh and pmap) over 1, 2, 4, ... of them
 n=$(python -c "import jax; print(jax.device_count())")
 if [ "$n" -gt 1 ]; then
-  counts=$(python -c "print(','.join(str(2**i) for i in range($n.bit_length()) if 2**i <= $n))")
+  counts=$(python -c "print(','.join(str(2**i) for i in range(($n).bit_length()) if 2**i <= $n))")
   python -m benchmarks.scaling --model vae --seeds 0 --batches '' --batch-size 1024 --devices "$counts" \
     --backends mesh,pmap --epochs 5 --plot "$out/devices_gpu.png"
 fi

@@ -125,6 +125,8 @@ def main(argv=None) -> list[dict]:
     if args.devices:
         rows += device_rows(args.model, args.batch_size, [int(n) for n in args.devices.split(",")], args.epochs,
                             tuple(args.backends.split(",")))
+    if not rows:
+        raise SystemExit("nothing was measured: give --seeds, --batches or --devices")
     print()
     print(markdown(rows))
     if args.plot:
