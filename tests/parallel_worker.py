@@ -2,7 +2,9 @@
 --parallel none (one device), mesh and pmap (8 devices), in scan and step modes, and prints the largest
 relative parameter difference per case as JSON."""
 import json
+import os
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -52,8 +54,6 @@ def main():
                     "backend": many.history[-1].get("parallel"),
                 }
     # checkpoints of a sharded run: interrupted after one epoch and resumed == trained straight through
-    import tempfile
-
     task = MODELS["rbm"][1](MODELS["rbm"][0](n_hidden=32, pcd=True, n_chains=64))
     for parallel in ("mesh", "pmap"):
         def train(epochs, parallel=parallel):
@@ -98,12 +98,17 @@ def main():
                            {"batch_size": 64, "parallel": "pmap"}),
         "pmap seeds": (MODELS["ae"][1](MODELS["ae"][0]()), {"batch_size": 64, "parallel": "pmap", "seeds": 8}),
     }
-    for case, (task, options) in errors.items():
-        try:
-            jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, progress=False, **options))
-            out[case] = "no error"
-        except jaxae.errors.ConfigError as e:
-            out[case] = str(e)
+    written = []  # run folders a refused configuration left behind (there should be none)
+    with tempfile.TemporaryDirectory() as parent:
+        for case, (task, options) in errors.items():
+            folder = f"{parent}/{len(written)}"
+            try:
+                jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, progress=False, **options), folder)
+                out[case] = "no error"
+            except jaxae.errors.ConfigError as e:
+                out[case] = str(e)
+            written.append(os.path.exists(folder))
+    out["refused runs left a folder"] = any(written)
     json.dump(out, sys.stdout)
 
 

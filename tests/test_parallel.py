@@ -26,6 +26,7 @@ def test_mesh_and_pmap_on_8_devices_train_the_same_model_as_one_device():
     assert cases.pop("batch 60 on 8 devices").startswith("batch_size 60 does not split over 8 devices")
     assert cases.pop("pmap 60 chains").startswith("the estimator's 60 persistent chains do not split over 8 devices")
     assert cases.pop("pmap seeds").startswith("--parallel pmap trains one model")
+    assert cases.pop("refused runs left a folder") is False  # nothing written before the error
     for name in ("bernoulli", "normal", "normal axis 1", "categorical", "randint"):
         assert cases.pop(f"rand {name}") is True, name  # each device draws its rows of the whole batch's draw
     assert cases["rbm-pcd seeds=8"].pop("per_device_models") == 1  # 8 models, one on each device

@@ -97,13 +97,15 @@ def fit(
     task = configured(task, config)
     dp = _data_parallel(config)
     steps_per_epoch = n_train // config.batch_size
+    state = init_states(task, config, data.train_images[: task.init_examples or config.batch_size])
+    if dp:  # before the run folder is written, so that a refused layout leaves nothing behind
+        dp.check_state(state)
     run = RunDir(workdir) if workdir else None
     if run:
         defaults = json.loads(json.dumps({**(config_defaults or {}), "train": dataclasses.asdict(TrainConfig())}))
         run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults)
     ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
 
-    state = init_states(task, config, data.train_images[: task.init_examples or config.batch_size])
     start = 0
     if resume and ckpt:
         restored = ckpt.restore_latest(state)
@@ -113,8 +115,6 @@ def fit(
         run.truncate_metrics(start)
 
     put = dp.replicate if dp else jax.device_put
-    if dp:
-        dp.check_state(state)
     state = dp.put_state(state) if dp else jax.device_put(state)
     train_images = data.train_images if mode == "stream" else put(data.train_images)
     test_images = put(data.test_images)

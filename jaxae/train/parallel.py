@@ -83,6 +83,7 @@ class DataParallel:
     reduce = None  # GSPMD reduces the gradients itself
 
     def check_state(self, state) -> None:
+        """Raises ConfigError when `state` cannot be laid out on the devices (any state can on a mesh)."""
         del state
 
     def place_batch(self, batch):
@@ -128,6 +129,7 @@ class Pmap(DataParallel):
         return jax.lax.pmean(tree, AXIS)
 
     def check_state(self, state) -> None:
+        """Raises ConfigError unless the per-chain estimator state (PCD chains) splits evenly over the devices."""
         for x in jax.tree.leaves(state.est_state):
             if np.ndim(x) and np.shape(x)[0] % self.size:
                 raise ConfigError(f"the estimator's {np.shape(x)[0]} persistent chains do not split over {self.size} "
