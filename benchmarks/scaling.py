@@ -20,6 +20,7 @@ import jax
 
 from benchmarks.common import emit, jaxae_throughput, load_data
 from benchmarks.models import MODELS
+from jaxae.train.parallel import BACKENDS
 
 
 def _epoch_seconds(task, images, batch: int, epochs: int, seeds: int = 1, dp=None) -> dict:
@@ -66,8 +67,6 @@ def one_device_count(model: str, batch: int, n: int, epochs: int, backend: str =
     """In a process that sees n devices: the data-parallel epoch (mesh or pmap) over the first n of them."""
     if jax.device_count() < n:
         raise SystemExit(f"{n} devices asked, {jax.device_count()} visible")
-    from jaxae.train.parallel import BACKENDS
-
     dp = BACKENDS[backend](jax.devices()[:n]) if n > 1 else None
     timing = _epoch_seconds(MODELS[model][0](), load_data().train_images, batch, epochs, dp=dp)
     impl = f"{backend} over {n}" if n > 1 else "one device"
@@ -116,6 +115,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch")
     parser.add_argument("--plot", default=None, help="write a PNG of the rows here")
     args = parser.parse_args(argv)
+    unknown = set(args.backends.split(",")) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; use a comma list of {', '.join(BACKENDS)}")
     images = load_data().train_images
     rows = []
     if args.seeds:

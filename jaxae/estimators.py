@@ -60,10 +60,12 @@ PRECISIONS = {"float32": jax.numpy.float32, "bfloat16": jax.numpy.bfloat16}
 def with_precision(estimator: Estimator, precision: str) -> Estimator:
     """The estimator computing in `precision` ("bfloat16": mixed precision) on float32 parameters.
 
-    The float parameters and batch are cast to the compute type on the way in (so matrix products
-    and activations run in it; `jnp` sums and means still accumulate in float32), the gradients and
-    metrics are cast back to float32, and the optimizer, its state, the parameters it updates and
-    the estimator state stay float32. Evaluation (losses, AIS, importance-sampled likelihoods) does
+    The float parameters, batch and estimator state are cast to the compute type on the way in (so
+    matrix products and activations run in it; `jnp` sums and means still accumulate in float32),
+    the gradients, metrics and estimator state are cast back to float32, and the optimizer, its state
+    and the parameters it updates stay float32. The estimator state is stored in float32 but passes
+    through the compute type each step: exact for binary or one-hot PCD chains, rounded to bfloat16
+    for real-valued (Gaussian) ones. Evaluation (losses, AIS, importance-sampled likelihoods) does
     not go through the estimator and stays float32.
     """
     from jaxae.errors import ConfigError
