@@ -1,4 +1,4 @@
-"""Time of one AIS estimate of log Z (jaxae.samplers.ais) on a 784-500 RBM, compile time separate.
+"""Time of one AIS estimate of log Z (jaxae.rbm.ais) on a 784-500 RBM, compile time separate.
 
     python -m benchmarks.ais [--run RUN] [--chains 100,1000] [--temperatures 14500]
 
@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks.common import emit, load_data
-from jaxae.models import rbm
-from jaxae.samplers import ais
+from jaxae import rbm
+
+ais = rbm.ais
 
 
 def main(argv=None) -> list[dict]:
@@ -27,7 +28,7 @@ def main(argv=None) -> list[dict]:
     data = load_data()
     v = (jnp.asarray(data.train_images).reshape(len(data.train_images), -1) > 127).astype(jnp.float32)
     if args.run:
-        from jaxae.runs import load_run
+        from jaxae.tasks import load_run
 
         params = load_run(args.run).state.params
     else:

@@ -8,13 +8,13 @@ import argparse
 
 from benchmarks import torch_reference as ref
 from benchmarks.common import emit, jaxae_throughput, load_data
-from jaxae.models import autoencoder, cf_rbm, conv_autoencoder, rbm, vae
+from jaxae.tasks import ae, conv_ae, rbm, rbm_binary, vae
 
 # name -> (jaxae task factory, reference (images, batch, epochs) -> dict or None, note); RBMs at the
 # issue's batch 100 are run with --batch-size 100.
 MODELS = {
-    "ae": (lambda: autoencoder.task(), ref.autoencoder_throughput, "chapter MLP AE, MSE on [-1,1]"),
-    "conv-ae": (lambda: conv_autoencoder.task(), ref.conv_autoencoder_throughput, "chapter conv AE"),
+    "ae": (lambda: ae.task(), ref.autoencoder_throughput, "chapter MLP AE, MSE on [-1,1]"),
+    "conv-ae": (lambda: conv_ae.task(), ref.conv_autoencoder_throughput, "chapter conv AE"),
     # The chapter's VAE loop trains BCE on grey pixels; the same work in jaxae is binarize=none.
     "vae": (lambda: vae.task(vae.VAEConfig(binarize="none", allow_nonbinary=True)), ref.vae_throughput,
             "chapter VAE 784-400-20, BCE on grey pixels (as the chapter's loop)"),
@@ -24,7 +24,7 @@ MODELS = {
     "rbm-cd10": (lambda: rbm.task(rbm.RBMConfig(n_hidden=500, k=10)),
                  lambda images, b, e: ref.rbm_throughput(images, b, e, k=10), "784-500 RBM, CD-10"),
     # the chapter's MovieLens recommender: one example per user (943 x 1,682 ML-100K u1 matrix)
-    "cf-rbm-chapter": (lambda: cf_rbm.binary_task(), ref.chapter_recommender_throughput,
+    "cf-rbm-chapter": (lambda: rbm_binary.task(), ref.chapter_recommender_throughput,
                        "chapter's like/dislike RBM on ML-100K u1, 200 hidden, CD-10"),
 }
 EXTRA = {"rbm-cd1": ("sklearn-pcd1", ref.sklearn_rbm_throughput)}

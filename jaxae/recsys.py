@@ -1,17 +1,75 @@
-"""Recommender evaluation and baselines on rating matrices (numpy; 0 means unrated).
+"""Recommenders on rating matrices (0 means unrated): the models' rating math, evaluation, baselines.
 
-Every metric takes predictions made from the *training* ratings only: `top_n` ranks items the user
-did not rate in training, and the test ratings are used as targets, never as input.
+- The softmax CF-RBM (Salakhutdinov, Mnih & Hinton 2007): `softmax_units` turns ratings into K = 5
+  one-hot visible units and a mask of rated movies; `expected_rating` predicts after one up-down pass.
+- The chapter's like/dislike RBM: `like_units`, `like_probability`.
+- I-AutoRec (Sedhain et al. 2015): the `AutoRec` module and `autorec_predict`.
+- Evaluation and baselines (numpy): every metric takes predictions made from the *training* ratings
+  only: `top_n` ranks items the user did not rate in training, and the test ratings are used as
+  targets, never as input.
 """
 from __future__ import annotations
 
 import math
 from typing import NamedTuple
 
+import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxae import rbm
 from jaxae.errors import DataError
+
+K = 5  # rating levels
+
+
+def softmax_units(raw: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(b, n_items) ratings 0..5 -> one-hot units v and mask, both (b, n_items * 5) float32."""
+    rated = (raw > 0)[..., None]
+    v = jax.nn.one_hot(raw.astype(jnp.int32) - 1, K) * rated
+    mask = jnp.broadcast_to(rated, v.shape).astype(jnp.float32)
+    return v.reshape(raw.shape[0], -1), mask.reshape(raw.shape[0], -1)
+
+
+def expected_rating(params: rbm.RBMParams, raw: jax.Array) -> jax.Array:
+    """E[rating] per (user, movie) under p(v | p(h | v_train)): (b, n_items) float32 in [1, 5]."""
+    v, _ = softmax_units(raw)
+    p_h = jax.nn.sigmoid(rbm.hidden_logits(params, v))
+    logits = rbm.visible_logits(params, p_h).reshape(raw.shape[0], -1, K)
+    return jnp.sum(jax.nn.softmax(logits, axis=-1) * jnp.arange(1, K + 1, dtype=jnp.float32), axis=-1)
+
+
+def like_units(raw: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(b, n_items) ratings -> (v, mask): v = 1 for rating >= 3 (like), 0 otherwise; mask = rated."""
+    return (raw >= 3).astype(jnp.float32), (raw > 0).astype(jnp.float32)
+
+
+def like_probability(params: rbm.RBMParams, raw: jax.Array) -> jax.Array:
+    """p(like) per (user, movie) after one mean-field up-down pass from the training ratings."""
+    v, mask = like_units(raw)
+    p_h = jax.nn.sigmoid(rbm.hidden_logits(params, v * mask))
+    return jax.nn.sigmoid(rbm.visible_logits(params, p_h))
+
+
+class AutoRec(nn.Module):
+    """r (b, n_users) -> reconstruction (b, n_users): Dense(hidden, sigmoid) -> Dense(n_users)."""
+
+    hidden: int
+
+    @nn.compact
+    def __call__(self, r):
+        h = nn.sigmoid(nn.Dense(self.hidden, name="encoder")(r))
+        return nn.Dense(r.shape[-1], name="decoder")(h)
+
+
+def autorec_predict(model: AutoRec, params, raw: jax.Array, default_rating: float = 3.0) -> jax.Array:
+    """I-AutoRec's predictions for item rows raw (b, n_users) of ratings: the reconstruction clipped to
+    1..5, and `default_rating` for items without training ratings (as in the paper)."""
+    r = raw.astype(jnp.float32)
+    out = jnp.clip(model.apply(params, r), 1.0, 5.0)
+    cold = jnp.sum(raw > 0, axis=-1, keepdims=True) == 0
+    return jnp.where(cold, default_rating, out)
 
 
 def row_errors(pred: jnp.ndarray, target: jnp.ndarray) -> dict:

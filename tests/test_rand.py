@@ -1,5 +1,5 @@
 """jaxae.rand outside the pmap backend is exactly jax.random (so runs reproduce across versions of jaxae
-that drew with jax.random directly); under pmap, see tests/parallel_worker.py."""
+that drew with jax.random directly); under pmap, see tests/train/parallel_worker.py."""
 import jax
 import numpy as np
 

@@ -6,7 +6,7 @@
 #   JAXAE_DATA_DIR=../shared/data bash experiments/dbn_mnist/autoencoder.sh OUT [PRE] [FT] [FT2D]
 set -euo pipefail
 out="${1:?output folder}"; pre="${2:-10}"; ft="${3:-30}"; ft2="${4:-20}"
-j="python3 -m jaxae.cli"
+j="python3 -m jaxae"
 for code in 30 2; do
   layers="1000,500,250,$code"; epochs=$([ "$code" = 30 ] && echo "$ft" || echo "$ft2")
   $j train dbn --data mnist --layers "$layers" --code gaussian --top-learning-rate 0.001 --binarize probabilities \

@@ -6,7 +6,7 @@
 #   JAXAE_DATA_DIR=../shared/data bash experiments/dbn_mnist/run.sh OUT [PRE] [FT]
 set -euo pipefail
 out="${1:?output folder}"; pre="${2:-10}"; ft="${3:-50}"
-j="python3 -m jaxae.cli"
+j="python3 -m jaxae"
 layers=500,500,2000
 $j train dbn --data mnist --layers $layers --binarize probabilities --labels --top-k-final 10 \
   --top-k-ramp-steps $((pre * 600)) --epochs "$pre" --batch-size 100 --no-progress --workdir "$out/dbn"

@@ -5,7 +5,7 @@
 #   JAXAE_DATA_DIR=../shared/data bash experiments/movielens/run.sh OUT [FOLDS]
 set -uo pipefail
 out="${1:?output folder}"; folds="${2:-u1 u2 u3 u4 u5 ua ub}"
-j="python3 -m jaxae.cli"
+j="python3 -m jaxae"
 for f in $folds; do
   d=(--data "ml-100k/$f" --no-progress --checkpoint-every 1000)
   $j train cf-rbm "${d[@]}" --item-based --epochs 60 --batch-size 100 --workdir "$out/cf-rbm-item-$f" | tail -1

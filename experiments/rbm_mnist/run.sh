@@ -15,7 +15,7 @@
 set -uo pipefail
 out="${1:?output folder}"
 epochs="${EPOCHS:-50}"; epochs_k="${EPOCHS_K:-30}"; k_final="${K_FINAL:-10}"; chains="${CHAINS:-100}"
-j="python3 -m jaxae.cli"
+j="python3 -m jaxae"
 # TIMEOUT=S stops a training run after S seconds; its newest checkpoint is then evaluated (the epoch is printed)
 train() { ${TIMEOUT:+timeout "$TIMEOUT"} $j train rbm "$@" || echo "training stopped early (exit $?)"; }
 half=$((epochs_k * 300))   # 600 steps per epoch at batch 100

@@ -5,7 +5,7 @@
 #   JAXAE_DATA_DIR=... bash experiments/vae_mnist/gpu.sh RUNS [EPOCHS]
 set -uo pipefail
 runs="${1:?folder with vae-mnist/ and iwae-mnist/}"; epochs="${2:-500}"
-j="python3 -m jaxae.cli"
+j="python3 -m jaxae"
 for r in vae-mnist iwae-mnist; do $j eval --run "$runs/$r" --no-progress | tail -1; done
 arch=(--data mnist --hidden 200,200 --latent 50 --learning-rate 1e-3 --epochs "$epochs" --checkpoint-every 50 --no-progress)
 timeout 60 $j train vae "${arch[@]}" --workdir /tmp/burda-vae | tail -1

@@ -1,8 +1,10 @@
 """Data: IDX readers, dataset search and download, the bundled mnist-mini, pixel transforms."""
 from __future__ import annotations
 
+from jaxae.data import movielens
 from jaxae.data.dataset import Dataset, check_images, from_arrays
 from jaxae.data.mnist import FASHION_MNIST, MNIST, SOURCES, load_idx_dataset, load_mini
+from jaxae.data.tfds_source import load_tfds
 from jaxae.errors import DataError
 
 NAMES = ("mnist-mini", "mnist", "fashion-mnist", "tfds:<name>", "ml-100k[/u1..u5|ua|ub]", "ml-1m[/1..5]")
@@ -24,14 +26,10 @@ def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_
     if name == "mnist-mini":
         return load_mini()
     if name.startswith("tfds:"):
-        from jaxae.data.tfds_source import load_tfds
-
         return load_tfds(name[len("tfds:"):], data_dir, download=tfds_download)
     if name in SOURCES:
         return load_idx_dataset(SOURCES[name], data_dir, download_ok=download)
     if name.split("/")[0] in ("ml-100k", "ml-1m"):
-        from jaxae.data import movielens
-
         return movielens.as_dataset(movielens.load_named(name, data_dir, download_ok=download))
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
 

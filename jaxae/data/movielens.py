@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxae.data import download
+from jaxae.data.dataset import Dataset
 from jaxae.errors import DataError
 
 SPLITS_100K = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
@@ -279,8 +280,6 @@ def as_dataset(ml: MovieLens):
       held-out ratings (the targets)], so evaluation never sees a test rating as input;
     labels: user ids (0-based).
     """
-    from jaxae.data.dataset import Dataset
-
     train = to_matrix(ml.train, ml.n_users, ml.n_items)
     test = to_matrix(ml.test, ml.n_users, ml.n_items)
     if np.any((train > 0) & (test > 0)):
@@ -291,8 +290,6 @@ def as_dataset(ml: MovieLens):
 
 def transpose(dataset):
     """The item-major view of `as_dataset`'s user-major Dataset (one example per item)."""
-    from jaxae.data.dataset import Dataset
-
     train = np.ascontiguousarray(dataset.train_images.T)
     test = np.ascontiguousarray(dataset.test_images.transpose(2, 1, 0))
     items = np.arange(train.shape[0])

@@ -1,7 +1,10 @@
-"""The one trainer: state, compiled steps, checkpoints, the fit loop."""
+"""The one trainer: a Task (only what training reads), the state pytree, compiled steps, data-parallel
+backends, checkpoints, the run folder and the fit loop."""
 from jaxae.train.checkpoint import Checkpointer
 from jaxae.train.config import TrainConfig
-from jaxae.train.loop import FitResult, fit
+from jaxae.train.loop import FitResult, fit, init_states
+from jaxae.train.rundir import RunDir
 from jaxae.train.state import Task, TrainState, init_state
 
-__all__ = ["Checkpointer", "FitResult", "Task", "TrainConfig", "TrainState", "fit", "init_state"]
+__all__ = ["Checkpointer", "FitResult", "RunDir", "Task", "TrainConfig", "TrainState", "fit", "init_state",
+           "init_states"]

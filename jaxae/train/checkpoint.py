@@ -18,6 +18,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxae.errors import CheckpointError
+
 log = logging.getLogger("jaxae")
 
 
@@ -75,8 +77,6 @@ class Checkpointer:
         Raises:
           CheckpointError: checkpoints exist but none is readable.
         """
-        from jaxae.errors import CheckpointError
-
         # Restore onto this process's first device, whatever topology saved it (a CPU run resumed
         # on a GPU, or on a machine with more devices): Orbax otherwise refuses a topology change.
         device = jax.sharding.SingleDeviceSharding(jax.devices()[0])

@@ -10,7 +10,7 @@ MODES = ("auto", "scan", "step", "stream")
 
 # Keys of TrainConfig that may change when a run is resumed.
 RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel",
-                     "precision")
+                     "precision", "train_eval")
 PARALLEL = ("auto", "none", "mesh", "pmap")
 
 
@@ -41,6 +41,11 @@ class TrainConfig:
       precision: "float32", or "bfloat16" for mixed precision: the training step's matrix products and
         activations in bfloat16, the parameters, optimizer state, gradient sums and all evaluation
         (likelihoods included) in float32 (jaxae.estimators.with_precision).
+      train_eval: also evaluate on as many training examples as there are test examples each epoch
+        (metrics "train_eval_*"; with a "free_energy" metric, "free_energy_gap" = test - train, the
+        practical guide's overfitting monitor).
+      init_examples: how many training examples the model's init sees: 0 one batch, -1 all of them
+        (e.g. so that a recommender's initial biases come from every user's ratings).
     """
 
     epochs: int = 10
@@ -55,11 +60,15 @@ class TrainConfig:
     seeds: int = 1
     lr_scales: str = ""
     precision: str = "float32"
+    train_eval: bool = False
+    init_examples: int = 0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep", "seeds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.init_examples < -1:
+            raise ConfigError(f"init_examples must be 0 (one batch), -1 (all) or a count, got {self.init_examples}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.precision not in PRECISIONS:
@@ -75,6 +84,10 @@ class TrainConfig:
         if self.n_models > 1 and self.mode == "stream":
             raise ConfigError("--seeds and --sweep train the models together on device-resident data; use --mode scan "
                               "or step")
+
+    def init_batch(self, images):
+        """The training examples the model's init sees (see init_examples)."""
+        return images if self.init_examples < 0 else images[: self.init_examples or self.batch_size]
 
     def scales(self) -> list[float]:
         """The learning-rate multipliers (empty: no sweep)."""

@@ -13,10 +13,12 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from jaxae import estimators
+from jaxae import viz
 from jaxae.data.dataset import Dataset
 from jaxae.errors import ConfigError, TrainingDiverged
-from jaxae.train import steps
+from jaxae.estimators import with_precision
+from jaxae.optim import ScaleState, scale_by_model
+from jaxae.train import parallel, steps
 from jaxae.train.checkpoint import Checkpointer
 from jaxae.train.config import TrainConfig
 from jaxae.train.rundir import RunDir
@@ -69,8 +71,9 @@ def fit(
       workdir: run folder for config.json, metrics.jsonl, checkpoints/, images/ (None: keep nothing).
       resume: continue from the newest intact checkpoint in workdir.
       run_config: extra configuration recorded in config.json and checked on resume (model, data).
-      config_defaults: defaults of run_config's options (e.g. {"model": ...}), so a run recorded
-        before an option existed resumes while the option keeps its default.
+      config_defaults: defaults of run_config's options (e.g. {"model": ...}, and "train" for a model's
+        own TrainConfig defaults), so a run recorded before an option existed resumes while the option
+        keeps its default.
 
     With config.seeds (and config.lr_scales) giving N > 1 models, they are vmapped into one program:
     the state's leaves get a leading axis of N (in the order of config.models()), and each epoch's
@@ -97,14 +100,15 @@ def fit(
     task = configured(task, config)
     dp = _data_parallel(config)
     steps_per_epoch = n_train // config.batch_size
-    state = init_states(task, config, data.train_images[: task.init_examples or config.batch_size])
+    state = init_states(task, config, config.init_batch(data.train_images))
     if dp:  # before the run folder is written, so that a refused layout leaves nothing behind
         dp.check_state(state)
     run = RunDir(workdir) if workdir else None
     if run:
-        defaults = json.loads(json.dumps({**(config_defaults or {}), "train": dataclasses.asdict(TrainConfig())}))
+        train_defaults = {**dataclasses.asdict(TrainConfig()), **(config_defaults or {}).get("train", {})}
+        defaults = json.loads(json.dumps({**(config_defaults or {}), "train": train_defaults}))
         run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults)
-    ckpt = Checkpointer(run.checkpoints, config.keep) if run else None
+    ckpt = run.checkpointer(config.keep) if run else None
 
     start = 0
     if resume and ckpt:
@@ -118,7 +122,7 @@ def fit(
     state = dp.put_state(state) if dp else jax.device_put(state)
     train_images = data.train_images if mode == "stream" else put(data.train_images)
     test_images = put(data.test_images)
-    train_subset = put(data.train_images[: len(data.test_images)]) if task.train_eval else None
+    train_subset = put(data.train_images[: len(data.test_images)]) if config.train_eval else None
     run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
     evaluate = functools.partial(steps.evaluate, task, config.eval_batch_size)
     evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None)) if n_models > 1 else evaluate)
@@ -154,14 +158,12 @@ def fit(
         if run:
             run.append_metrics(record)
             if picture:  # of the first model when several are trained
-                picture(first(state.params), f"{run.images}/epoch_{epoch:03d}.png")
+                picture(first(state.params), run.image(epoch))
             if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
                 ckpt.save(epoch, state)
     bar.close()
     if run:
-        from jaxae import viz
-
-        viz.save_curves(run.read_metrics(), f"{run.path}/loss_curve.png")
+        viz.save_curves(run.read_metrics(), run.curves)
     return FitResult(state, history)
 
 
@@ -170,7 +172,7 @@ def configured(task: Task, config: TrainConfig) -> Task:
     if config.scales():
         task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model()))
     if config.precision != "float32":
-        task = task._replace(estimator=estimators.with_precision(task.estimator, config.precision))
+        task = task._replace(estimator=with_precision(task.estimator, config.precision))
     return task
 
 
@@ -197,28 +199,6 @@ def _per_model(prefix: str, values: dict, n_models: int) -> dict:
     return out
 
 
-class ScaleState(NamedTuple):
-    """State of `scale_by_model`: this model's learning-rate multiplier."""
-
-    scale: jax.Array
-
-
-def scale_by_model() -> optax.GradientTransformation:
-    """Multiplies the updates by a factor kept in the optimizer state (1 at init), so that vmapped
-    models can differ in learning rate: for SGD, momentum and Adam (with or without weight decay)
-    scaling the final update by c is the same as scaling the learning rate (schedule) by c."""
-
-    def init(params):
-        del params
-        return ScaleState(jax.numpy.ones((), jax.numpy.float32))
-
-    def update(updates, state, params=None):
-        del params
-        return jax.tree.map(lambda u: u * state.scale, updates), state
-
-    return optax.GradientTransformation(init, update)
-
-
 def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
     """init_state for config.seed, or the models of config.models() stacked on a leading axis (each
     equals the single run of its seed and learning rate)."""
@@ -234,8 +214,6 @@ def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
 
 
 def _data_parallel(config: TrainConfig):
-    from jaxae.train import parallel
-
     many = config.n_models > 1
     dp = parallel.choose(config.parallel, models=many)
     if dp and many:  # vmapped models: each device trains n_models / devices of them
@@ -317,8 +295,6 @@ def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpo
 
 def _picture_fn(task: Task, data: Dataset):
     """Writes originals above reconstructions for the first N_PICTURE test images."""
-    from jaxae import viz
-
     raw = jax.device_put(data.test_images[:N_PICTURE])
     key = jax.random.PRNGKey(0)
     reconstruct = jax.jit(lambda params: task.reconstruct(params, task.preprocess(key, raw)))

@@ -1,10 +1,14 @@
-"""The run folder: config.json, metrics.jsonl, checkpoints/, images/."""
+"""The run folder, the one module that reads and writes it: config.json, metrics.jsonl, checkpoints/,
+images/, loss_curve.png, eval.json and samples/. Everything else (the trainer, `load_run`, the DBN's
+stack of runs, the command line) goes through RunDir."""
 from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from jaxae.errors import CheckpointError, ConfigError
+from jaxae.train.checkpoint import Checkpointer
 from jaxae.train.config import RESUMABLE_CHANGES
 
 
@@ -17,6 +21,50 @@ class RunDir:
         self.metrics = os.path.join(self.path, "metrics.jsonl")
         self.checkpoints = os.path.join(self.path, "checkpoints")
         self.images = os.path.join(self.path, "images")
+        self.samples = os.path.join(self.path, "samples")
+        self.curves = os.path.join(self.path, "loss_curve.png")
+        self.eval = os.path.join(self.path, "eval.json")
+
+    def image(self, epoch: int) -> str:
+        """The path of epoch `epoch`'s reconstruction picture."""
+        return os.path.join(self.images, f"epoch_{epoch:03d}.png")
+
+    def sample(self, name: str) -> str:
+        """The path of a picture written by `jaxae sample`, e.g. sample("prior.png")."""
+        return os.path.join(self.samples, name)
+
+    def checkpointer(self, keep: int = 3) -> Checkpointer:
+        """The Checkpointer of this run's checkpoints/ folder."""
+        return Checkpointer(self.checkpoints, keep)
+
+    def read_config(self) -> dict:
+        """The stored config.json.
+
+        Raises:
+          CheckpointError: the folder holds no run, or its config.json is not readable JSON.
+        """
+        if not os.path.exists(self.config):
+            raise CheckpointError(f"{self.path} is not a run folder (no config.json); pass the --workdir of a "
+                                  "training run")
+        try:
+            with open(self.config) as f:
+                stored = json.load(f)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{self.config} is not readable JSON ({e}); restore it from a backup") from None
+        if not isinstance(stored, dict):
+            raise CheckpointError(f"{self.config} does not hold a run's configuration (a JSON object)")
+        return stored
+
+    def last_metrics(self) -> dict:
+        """The last epoch's record of metrics.jsonl ({} before the first epoch)."""
+        records = self.read_metrics()
+        return records[-1] if records else {}
+
+    def write_eval(self, result: dict[str, Any]) -> str:
+        """Writes `jaxae eval`'s result to eval.json; returns its path."""
+        with open(self.eval, "w") as f:
+            json.dump(result, f, indent=2)
+        return self.eval
 
     def has_checkpoints(self) -> bool:
         return os.path.isdir(self.checkpoints) and any(

@@ -28,56 +28,28 @@ class TrainState(NamedTuple):
     key: jax.Array
 
 
-class Codec(NamedTuple):
-    """Optional latent-space access for tools (sampling, interpolation, latent maps).
-
-    Attributes:
-      latent: the code size.
-      encode: `encode(params, x) -> (n, latent)` float32 code (the mean for a VAE), x (n, h, w) in [0, 1].
-      decode: `decode(params, z) -> (n, n_features)` float32 images in [0, 1] (means for a VAE).
-      prior: True when codes drawn from N(0, I) decode to samples of the model (a VAE).
-      corrupt: for denoising models, `corrupt(key, x) -> x_noisy` in [0, 1]; else None.
-    """
-
-    latent: int
-    encode: Callable
-    decode: Callable
-    prior: bool = False
-    corrupt: Callable | None = None
-
-
 class Task(NamedTuple):
-    """What the trainer needs to train one model; each model module builds one.
+    """What the trainer needs to train one model, and nothing else (what a trained model offers beyond
+    training, such as a latent codec or a likelihood, is described by its task module in jaxae.tasks).
 
     Attributes:
       name: short model name, e.g. "ae".
       init: `init(key, batch) -> params`, batch a preprocessed example batch.
       estimator: the gradient estimator (see jaxae.estimators).
       optimizer: an Optax GradientTransformation.
-      preprocess: `preprocess(key, raw) -> batch`, raw (batch, h, w) uint8 or float in [0, 1].
+      preprocess: `preprocess(key, raw) -> batch`, raw (batch, ...) uint8 or float in [0, 1].
       evaluate: `evaluate(key, params, batch) -> {name: (batch,) float32}`, per-example metrics.
       reconstruct: optional `reconstruct(params, batch) -> (batch, h, w) float32 in [0, 1]` for the
         per-epoch picture.
-      codec: optional Codec for tools that work in the latent space.
-      log_weights: optional `log_weights(key, params, x, k) -> (k, batch)` importance log-weights
-        log p(x, z_i) - log q(z_i | x), z_i ~ q(z | x), for likelihood estimates (jaxae.evaluate).
       modes: the measured-faster training mode per platform for this model, overriding the trainer's
         DEFAULT_MODE when --mode auto (e.g. {"cpu": "step"} for models whose convolutions XLA:CPU runs
         slower inside a scan).
       validate: optional `validate(dataset)`, raising a jaxae error when the data does not suit the
         model (wrong image size, non-binary pixels for a Bernoulli likelihood, ...).
-      train_eval: also evaluate on as many training examples as there are test examples each epoch
-        (metrics "train_eval_*"; with a "free_energy" metric, "free_energy_gap" = test - train, the
-        practical guide's overfitting monitor).
       adapt_data: optional `adapt_data(dataset) -> dataset`, applied before training and evaluation
         (e.g. item-based recommenders transpose a user x item rating matrix).
       summarize: optional `summarize(means) -> dict` of extra metrics computed from the mean evaluation
         metrics (e.g. RMSE = sqrt(mean squared-error sum / mean count) over held-out ratings).
-      predict: recommenders: `predict(params, ratings) -> scores`, ratings the (n_users, n_items)
-        uint8 training matrix (0 = unrated), scores (n_users, n_items) float32, higher is better
-        (predicted ratings for rating models); used by `jaxae eval` (top-N) and `jaxae recommend`.
-      init_examples: how many training examples `init` sees (None: one batch); e.g. all users, so
-        that initial biases come from the whole training set.
     """
 
     name: str
@@ -87,15 +59,10 @@ class Task(NamedTuple):
     preprocess: Callable
     evaluate: Callable
     reconstruct: Callable | None = None
-    codec: Codec | None = None
-    log_weights: Callable | None = None
     modes: dict | None = None
     validate: Callable | None = None
-    train_eval: bool = False
     adapt_data: Callable | None = None
     summarize: Callable | None = None
-    predict: Callable | None = None
-    init_examples: int | None = None
 
 
 def init_state(task: Task, seed: int, example_raw: jax.Array) -> TrainState:

@@ -1,0 +1,167 @@
+"""The `jaxae` command: the parser and the dispatch to one module per command (train, eval, sample,
+recommend). Configs are frozen dataclasses; every field is a command-line option."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from jaxae.apps.options import add_dataclass_options, summary
+from jaxae.errors import JaxaeError
+
+TRAIN_HELP = """examples:
+  jaxae train ae --data mnist-mini --epochs 10 --workdir runs/ae     (offline, bundled digits)
+  jaxae train ae --data mnist --epochs 10 --workdir runs/ae-mnist   (finds or downloads MNIST)
+  jaxae train ae --workdir runs/ae --epochs 20 --resume             (continue a run)"""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from jaxae.data import NAMES
+    from jaxae.tasks import MODELS
+    from jaxae.train import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="jaxae", description="Autoencoders and Boltzmann machines on JAX.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = commands.add_parser("train", help="train a model", description="Train a model.",
+                                epilog=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
+    for name, entry in MODELS.items():
+        sub = models.add_parser(name, help=summary(entry.config), description=summary(entry.config),
+                                epilog=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("--data", default="mnist-mini", help=f"dataset: {', '.join(NAMES)} (default: mnist-mini)")
+        sub.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+        sub.add_argument("--no-download", action="store_true", help="never try to download missing data")
+        sub.add_argument("--tfds-download", action="store_true", help="let tfds download and prepare tfds:NAME")
+        sub.add_argument("--workdir", default=None, help="run folder (default: runs/MODEL-DATA)")
+        sub.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint")
+        sub.add_argument("--sweep", default=None, metavar="learning_rate=V,V,...",
+                         help="train one vmapped model per learning rate (times --seeds) in one program")
+        add_dataclass_options(sub, TrainConfig, "training", entry.train_defaults)
+        add_dataclass_options(sub, entry.config, f"model ({name})")
+
+    ev = commands.add_parser("eval", help="evaluate a trained run (test metrics, IS-NLL for VAEs)",
+                             description="Test metrics of a run's newest checkpoint and, for models with a "
+                             "likelihood, the importance-sampled negative log-likelihood in nats.")
+    ev.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    ev.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which of its models (0-based)")
+    ev.add_argument("--k", type=int, default=5000, help="importance samples per test image (default: 5000)")
+    ev.add_argument("--chunk", type=int, default=500, help="samples drawn at once (memory; default: 500)")
+    ev.add_argument("--batch-size", type=int, default=100, help="test images at once (default: 100)")
+    ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    ev.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument("--ais", action="store_true", help="RBMs: AIS estimate of log Z and the test log-likelihood")
+    ev.add_argument("--ais-chains", type=int, default=100, help="AIS chains (default: 100)")
+    ev.add_argument("--ais-temperatures", type=int, default=14_500, help="AIS temperatures (default: 14500)")
+
+    sa = commands.add_parser("sample", help="pictures from a trained run: prior samples, interpolation, "
+                             "latent map, denoising; `jaxae sample dbn` draws digits from a DBN",
+                             description="Writes RUN/samples/*.png. `jaxae sample dbn --run WORKDIR` generates "
+                             "digits from a pretrained DBN, one row per class when it was trained with --labels.")
+    sa.add_argument("what", nargs="?", choices=["dbn"], help="dbn: --run is the --workdir of jaxae train dbn")
+    sa.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    sa.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which of its models (0-based)")
+    sa.add_argument("--n", type=int, default=None, help="prior samples (default: 64; DBN: 10 per class)")
+    sa.add_argument("--sweeps", type=int, default=1000, help="DBN: Gibbs sweeps in the top RBM (default: 1000)")
+    sa.add_argument("--classifier", default=None, help="DBN with --labels: a dbn-classifier run that checks how many "
+                    "generated digits look like their class")
+    sa.add_argument("--seed", type=int, default=0, help="seed of the prior samples and noise (default: 0)")
+    sa.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    commands.add_parser("finetune", help="fine-tune a pretrained DBN: jaxae finetune dbn --as classifier|"
+                        "autoencoder --pretrained WORKDIR (the options of jaxae train dbn-classifier or "
+                        "dbn-autoencoder)", add_help=False)
+    rec = commands.add_parser("recommend", help="top movies for a user from a recommender run",
+                              description="Prints the movies a user has not rated with the highest predicted "
+                              "ratings (cf-rbm, autorec) or like probabilities (rbm-binary), from the user's "
+                              "training ratings.")
+    rec.add_argument("--run", required=True, help="the run folder of a cf-rbm, autorec or rbm-binary run")
+    rec.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which of its models (0-based)")
+    rec.add_argument("--user", type=int, required=True, help="user id as in the data (1-based)")
+    rec.add_argument("--top", type=int, default=10, help="how many movies (default: 10)")
+    rec.add_argument("--movie", type=int, default=None, help="print the prediction for this movie id instead")
+    rec.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    return parser
+
+
+FINETUNE = {"classifier": "dbn-classifier", "autoencoder": "dbn-autoencoder"}
+
+
+def finetune_argv(argv: list[str]) -> list[str]:
+    """`finetune dbn --as classifier|autoencoder REST` -> `train dbn-classifier|dbn-autoencoder REST`."""
+    rest, kind = list(argv[1:]), None
+    if rest[:1] != ["dbn"]:
+        raise JaxaeError("usage: jaxae finetune dbn --as classifier|autoencoder --pretrained WORKDIR [options]")
+    rest = rest[1:]
+    for i, arg in enumerate(rest):
+        if arg == "--as" and i + 1 < len(rest):
+            kind, rest = rest[i + 1], rest[:i] + rest[i + 2 :]
+            break
+        if arg.startswith("--as="):
+            kind, rest = arg.split("=", 1)[1], rest[:i] + rest[i + 1 :]
+            break
+    if kind not in FINETUNE:
+        raise JaxaeError(f"jaxae finetune dbn needs --as classifier or --as autoencoder, got {kind or 'nothing'}")
+    return ["train", FINETUNE[kind], *rest]
+
+
+def main(argv: list[str] | None = None) -> int:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("jaxae: %(message)s"))
+    logger = logging.getLogger("jaxae")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for noisy in ("absl", "orbax", "jax"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    parser = make_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if os.environ.get("JAXAE_DISTRIBUTED") == "1":  # multi-host: one process per host, see the README
+        import jax
+
+        try:
+            jax.distributed.initialize()
+        except (ValueError, RuntimeError) as e:
+            print(f"jaxae: error: JAXAE_DISTRIBUTED=1 but jax.distributed.initialize() failed ({e}); on Cloud TPU "
+                  "start every worker, elsewhere set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
+                  "JAX_PROCESS_ID, or unset JAXAE_DISTRIBUTED for one host", file=sys.stderr)
+            return 2
+    if argv[:1] == ["finetune"]:
+        try:
+            argv = finetune_argv(argv)
+        except JaxaeError as e:
+            print(f"jaxae: error: {e}", file=sys.stderr)
+            return 2
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            from jaxae.apps.train import train_command
+
+            return train_command(args)
+        if args.command == "eval":
+            from jaxae.apps.evaluate import eval_command
+
+            return eval_command(args)
+        if args.command == "sample":
+            from jaxae.apps.sample import sample_command
+
+            return sample_command(args)
+        if args.command == "recommend":
+            from jaxae.apps.recommend import recommend_command
+
+            return recommend_command(args)
+    except JaxaeError as e:
+        print(f"jaxae: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unwritable run folder, full disk, ...: the OS's own words are clear
+        print(f"jaxae: error: {e.strerror or e}: {e.filename or ''}; choose another --workdir or free "
+              "the disk", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxae: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""`jaxae eval --run DIR`: a trained run's test metrics and what its model offers to measure (IS-NLL,
+AIS log-likelihood, recommender metrics, the PCA baseline)."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxae import pca, rbm, recsys
+from jaxae.apps.recommend import rating_matrices, recommender
+from jaxae.errors import CheckpointError, JaxaeError
+from jaxae.likelihood import dataset_nll
+from jaxae.tasks import Run, load_run
+from jaxae.train import RunDir, steps
+from jaxae.train.loop import summarized
+
+
+def check_finite_params(run: Run) -> None:
+    """Raises CheckpointError when the run's parameters hold NaN or inf (a diverged run)."""
+    leaves = jax.tree_util.tree_leaves_with_path(run.state.params)
+    bad = [jax.tree_util.keystr(path) for path, x in leaves if not np.all(np.isfinite(np.asarray(x)))]
+    if bad:
+        raise CheckpointError(f"the parameters of {run.path} (epoch {run.epoch}) contain NaN or inf in "
+                              f"{', '.join(bad[:3])}: the training diverged; retrain with a lower learning rate "
+                              "or restore an earlier checkpoint")
+
+
+def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 100, limit: int | None = None,
+                 progress: bool = True, ais_chains: int = 0, ais_temperatures: int = 14_500) -> dict:
+    """Test metrics of the run's model and, for models with an importance-sampled likelihood, the
+    k-sample IS-NLL; for RBMs with `ais_chains` > 0, the AIS estimate of log Z and the test
+    log-likelihood.
+
+    Returns:
+      A dict; written to RUN/eval.json too.
+    """
+    check_finite_params(run)
+    offers = run.offers
+    images = run.data.test_images[:limit] if limit else run.data.test_images
+    metrics = summarized(run.task, steps.evaluate(run.task, 1000, run.state, jnp.asarray(images)))
+    result = {"run": run.path, "epoch": run.epoch, "n_test": int(len(images)),
+              **{f"test_{name}": float(v) for name, v in metrics.items()}}
+    if offers.likelihood is not None:
+        x = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+        key = jax.random.fold_in(steps.eval_key(run.state.key), 3)
+        bar = (lambda it: tqdm(it, desc=f"IS-NLL k={k}")) if progress else None
+        nll = dataset_nll(key, offers.likelihood.log_weights, run.state.params, x, k, min(chunk, k), batch_size, bar)
+        result.update(is_nll=float(nll.mean()), is_nll_stderr=float(nll.std(ddof=1) / math.sqrt(len(nll))), k=k)
+        if offers.likelihood.test_inputs:
+            result["test_binarization"] = offers.likelihood.test_inputs
+    if offers.pca_baseline:
+        result.update(pca_baseline(run, images))
+    if offers.recommender is not None:
+        result.update(recommender_metrics(run))
+    if offers.boltzmann is not None and ais_chains:
+        result.update(rbm_likelihood(run, images, ais_chains, ais_temperatures))
+    RunDir(run.path).write_eval(result)
+    return result
+
+
+def fit_pca(run: Run) -> pca.PCA:
+    """PCA with as many components as the run's code, fitted on its (preprocessed) training images."""
+    return pca.fit(steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.train_images)),
+                   run.offers.codec.latent)
+
+
+def pca_baseline(run: Run, images: np.ndarray) -> dict:
+    """Test squared reconstruction error per image of PCA at the run's code size (see fit_pca)."""
+    test = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+    return {"pca_components": run.offers.codec.latent,
+            "pca_test_squared_error": float(jnp.mean(pca.squared_error(fit_pca(run), test)))}
+
+
+def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int) -> dict:
+    """AIS log Z (base rate from the binarized training data) and the mean test log-likelihood
+    -F(v) - log Z; with at most 24 units in an enumerable layer, also the exact log Z.
+
+    Raises:
+      JaxaeError: the run's data have no log-likelihood (e.g. probabilities), or AIS does not handle
+        the RBM's unit types.
+    """
+    boltzmann = run.offers.boltzmann
+    params = boltzmann.rbm(run.state.params)
+    if boltzmann.likelihood:
+        raise JaxaeError(f"--ais: {run.path} has no test log-likelihood ({boltzmann.likelihood}); drop --ais")
+    rbm.ais.check_supported(params)
+    train = steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.train_images))
+    test = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+    key = jax.random.fold_in(steps.eval_key(run.state.key), 4)
+    estimate = jax.jit(rbm.ais.log_partition, static_argnums=(3, 4))(
+        key, params, rbm.ais.base_rate_biases(train), chains, temperatures)
+    free_energies = np.asarray(rbm.free_energy(params, test), np.float64)
+    mean_free_energy = float(free_energies.mean())
+    # standard error of the mean log-likelihood: the test sample's spread and the AIS error of log Z
+    sample_se = float(free_energies.std(ddof=1) / math.sqrt(len(free_energies)))
+    out = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
+           "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+           "test_mean_free_energy": mean_free_energy,
+           "test_log_likelihood": -mean_free_energy - float(estimate.log_z),
+           "test_log_likelihood_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
+    try:
+        out["exact_log_z"] = float(rbm.exact_log_partition(params))
+    except JaxaeError:  # no layer small enough to enumerate
+        return out
+    out["test_log_likelihood_exact"] = -mean_free_energy - out["exact_log_z"]
+    return out
+
+
+def recommender_metrics(run: Run, n: int = 10) -> dict:
+    """Top-n metrics of the run's predictions (made from the training ratings only) and the RMSE /
+    MAE of the global-mean and user+item bias baselines on the same split."""
+    train, test = rating_matrices(run)
+    scores = recommender(run).predict(run.state.params, train)
+    ranking = recsys.top_n(scores, train, test, n)
+    biases = recsys.fit_biases(train.astype(np.float64))
+    base_rmse, base_mae = recsys.rmse_mae(biases.predict(), test.astype(np.float64))
+    mean_rmse, mean_mae = recsys.rmse_mae(recsys.global_mean(train.astype(np.float64)), test.astype(np.float64))
+    return {f"precision@{n}": ranking.precision, f"recall@{n}": ranking.recall, f"ndcg@{n}": ranking.ndcg,
+            "ranked_users": ranking.users, "bias_rmse": base_rmse, "bias_mae": base_mae,
+            "global_mean_rmse": mean_rmse, "global_mean_mae": mean_mae}
+
+
+def eval_command(args) -> int:
+    run = load_run(args.run, args.data_dir, args.index)
+    if args.ais:
+        if run.offers.boltzmann is None:
+            raise JaxaeError(f"--ais estimates an RBM's log Z, but {args.run} is a {run.model} run; drop --ais")
+        if args.ais_chains < 2 or args.ais_temperatures < 2:
+            raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
+    result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress,
+                          ais_chains=args.ais_chains if args.ais else 0, ais_temperatures=args.ais_temperatures)
+    print(json.dumps(result))
+    if "ais_log_z" in result:
+        exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
+        print(f"{run.model} epoch {run.epoch}: AIS log Z {result['ais_log_z']:.2f} ± {result['ais_log_z_stderr']:.2f}"
+              f"{exact}, test log-likelihood {result['test_log_likelihood']:.2f} ± "
+              f"{result['test_log_likelihood_stderr']:.2f} nats over {result['n_test']} test images"
+              f" (AIS effective sample size {result['ais_ess']:.0f} of {result['ais_chains']} chains)")
+        if result["ais_ess"] < 0.1 * result["ais_chains"] or result["ais_log_z_stderr"] > 0.5:
+            print("jaxae: warning: the AIS weights are dominated by a few chains, so log Z is probably "
+                  "underestimated and the log-likelihood too good; rerun with more --ais-temperatures and "
+                  "--ais-chains and compare", file=sys.stderr)
+    if "precision@10" in result:
+        errors = (f"RMSE {result['test_rmse']:.4f}, MAE {result['test_mae']:.4f}" if "test_rmse" in result
+                  else f"like/dislike MAE {result['test_mae']:.4f}")
+        print(f"{run.model} epoch {run.epoch} on {run.data.name}: {errors} over the held-out ratings "
+              f"(bias baseline RMSE {result['bias_rmse']:.4f}, global mean {result['global_mean_rmse']:.4f}); "
+              f"precision@10 {result['precision@10']:.4f}, recall@10 {result['recall@10']:.4f}, "
+              f"NDCG@10 {result['ndcg@10']:.4f} over {result['ranked_users']} users")
+    if "pca_test_squared_error" in result:
+        ratio = result["pca_test_squared_error"] / result["test_squared_error"]
+        print(f"{run.model} epoch {run.epoch}: test squared error per image {result['test_squared_error']:.3f}; "
+              f"PCA with {result['pca_components']} components {result['pca_test_squared_error']:.3f} "
+              f"({ratio:.2f}x the autoencoder's)")
+    if "is_nll" in result:
+        print(f"{run.model} epoch {run.epoch}: test -ELBO {result['test_neg_elbo']:.2f} nats, "
+              f"IS-NLL (k={args.k}) {result['is_nll']:.2f} ± {result['is_nll_stderr']:.2f} nats "
+              f"over {result['n_test']} test images")
+    return 0

@@ -1,0 +1,108 @@
+"""RBM parameters: three arrays and the static unit specification that travels with them."""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxae.errors import CheckpointError, ConfigError, DataError
+from jaxae.rbm.units import Units
+
+
+@dataclasses.dataclass(frozen=True)
+class RBMParams:
+    """An RBM's parameters: a pytree of three arrays; `units` is static (part of the tree structure).
+
+    Attributes:
+      W: (n_visible, n_hidden) float32 weights.
+      b_vis: (n_visible,) float32 visible biases.
+      b_hid: (n_hidden,) float32 hidden biases.
+      units: the unit types (`Units`); every function of `jaxae.rbm` reads them from here, so a
+        Gaussian-hidden RBM is never evaluated as a Bernoulli one.
+
+    Gradients, optimizer traces and vmapped stacks of an RBM keep this type and its units.
+    """
+
+    W: jax.Array
+    b_vis: jax.Array
+    b_hid: jax.Array
+    units: Units = Units()
+
+    def replace(self, **changes) -> RBMParams:
+        """A copy with some fields changed (e.g. `params.replace(W=W)`)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def n_visible(self) -> int:
+        return self.W.shape[-2]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.W.shape[-1]
+
+
+jax.tree_util.register_dataclass(RBMParams, data_fields=["W", "b_vis", "b_hid"], meta_fields=["units"])
+
+FIELDS = ("W", "b_vis", "b_hid")
+
+
+def init(key: jax.Array, n_visible: int, n_hidden: int, data_mean: jax.Array | None = None,
+         scale: float = 0.01, units: Units = Units()) -> RBMParams:
+    """W ~ N(0, scale^2), hidden biases 0, visible biases log(p / (1 - p)) of the data's means
+    (the practical guide's section 8), or 0 without data.
+
+    Args:
+      key: PRNG key.
+      n_visible, n_hidden: layer sizes.
+      data_mean: (n_visible,) mean of the binary training data, or None.
+      scale: standard deviation of the initial weights.
+      units: the unit types.
+
+    Raises:
+      ConfigError: a layer size below 1; DataError: sizes that do not fit the units.
+    """
+    if n_visible < 1 or n_hidden < 1:
+        raise ConfigError(f"an RBM needs n_visible, n_hidden >= 1, got {n_visible}, {n_hidden}")
+    units.check_sizes(n_visible)
+    W = scale * jax.random.normal(key, (n_visible, n_hidden), jnp.float32)
+    if data_mean is None:
+        b_vis = jnp.zeros((n_visible,), jnp.float32)
+    else:
+        p = jnp.clip(jnp.asarray(data_mean, jnp.float32), 1e-3, 1 - 1e-3)
+        b_vis = jnp.log(p) - jnp.log1p(-p)
+    return RBMParams(W, b_vis, jnp.zeros((n_hidden,), jnp.float32), units)
+
+
+def weights_mask(params: RBMParams) -> RBMParams:
+    """An Optax mask selecting W only, e.g. `optax.add_decayed_weights(2e-4, mask=weights_mask)`
+    (weight decay on the weights, not the biases)."""
+    return params.replace(W=True, b_vis=False, b_hid=False)
+
+
+def check_visible(params: RBMParams, v: jax.Array) -> None:
+    """Raises DataError when v's last axis is not the RBM's number of visible units (a static check,
+    so it works under jit)."""
+    if v.shape[-1] != params.W.shape[-2]:
+        raise DataError(f"the RBM has {params.W.shape[-2]} visible units but the data has {v.shape[-1]} features "
+                        f"per example (shape {tuple(v.shape)}); flatten the images or use a model trained on "
+                        "data of this size")
+
+
+def check_binary(v) -> None:
+    """Raises DataError unless every value of the concrete array v is 0 or 1 (Bernoulli visible units)."""
+    values = np.asarray(v)
+    bad = values[(values != 0) & (values != 1)]
+    if bad.size:
+        raise DataError(f"Bernoulli visible units need binary data (0 or 1) but {bad.size} values are not, e.g. "
+                        f"{float(bad.flat[0]):.4g}; binarize the data first (--binarize static or dynamic) or use "
+                        "gaussian visible units for real values")
+
+
+def check_finite(params: RBMParams) -> None:
+    """Raises CheckpointError when a parameter is NaN or infinite (a diverged run)."""
+    bad = [name for name in FIELDS if not np.all(np.isfinite(np.asarray(getattr(params, name))))]
+    if bad:
+        raise CheckpointError(f"the RBM's {', '.join(bad)} contain NaN or inf values: the training diverged; "
+                              "retrain with a lower learning rate or restore an earlier checkpoint")

@@ -1,0 +1,25 @@
+"""Tasks: one small module per command-line model (its config, `task(config)` for the trainer and
+`offers(config)`: what the trained model offers beyond training), the model registry (MODELS: a
+`jaxae train NAME` -> its `Model` entry) and `load_run`, which reopens any run folder."""
+from jaxae.tasks import ae, autorec, cf_rbm, conv_ae, dbn, dbn_finetune, rbm, rbm_binary, vae
+from jaxae.tasks.ae import AEConfig, DAEConfig
+from jaxae.tasks.autorec import AutoRecConfig
+from jaxae.tasks.cf_rbm import CFRBMConfig
+from jaxae.tasks.conv_ae import ConvAEConfig
+from jaxae.tasks.dbn import DBNConfig
+from jaxae.tasks.dbn_finetune import AutoencoderConfig, ClassifierConfig
+from jaxae.tasks.offers import (Boltzmann, Classifier, Codec, ImportanceLikelihood, Model, Offers,
+                                Recommender)
+from jaxae.tasks.rbm import RBMConfig
+from jaxae.tasks.rbm_binary import BinaryRBMConfig
+from jaxae.tasks.registry import MODELS
+from jaxae.tasks.runs import Run, load_run
+from jaxae.tasks.vae import IWAEConfig, VAEConfig
+
+
+__all__ = [
+    "AEConfig", "AutoRecConfig", "AutoencoderConfig", "BinaryRBMConfig", "Boltzmann", "CFRBMConfig", "Classifier",
+    "ClassifierConfig", "Codec", "ConvAEConfig", "DAEConfig", "DBNConfig", "IWAEConfig", "ImportanceLikelihood",
+    "MODELS", "Model", "Offers", "RBMConfig", "Recommender", "Run", "VAEConfig", "ae", "autorec", "cf_rbm", "conv_ae",
+    "dbn", "dbn_finetune", "load_run", "rbm", "rbm_binary", "vae",
+]

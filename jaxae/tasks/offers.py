@@ -1,0 +1,108 @@
+"""What a trained model offers beyond training, as plain descriptions that evaluation, sampling and
+recommending read (instead of sniffing parameter types or model names), and the registry entry of a
+command-line model."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from jaxae.train import Task
+
+
+class Codec(NamedTuple):
+    """Latent-space access (sampling, interpolation, latent maps).
+
+    Attributes:
+      latent: the code size.
+      encode: `encode(params, x) -> (n, latent)` float32 code (the mean for a VAE), x preprocessed inputs.
+      decode: `decode(params, z) -> (n, n_features)` float32 images in [0, 1] (means for a VAE).
+      prior: True when codes drawn from N(0, I) decode to samples of the model (a VAE).
+      corrupt: for denoising models, `corrupt(key, x) -> x_noisy` in [0, 1]; else None.
+      reconstruct: `reconstruct(params, x) -> x'` shaped like x, in [0, 1].
+    """
+
+    latent: int
+    encode: Callable
+    decode: Callable
+    prior: bool = False
+    corrupt: Callable | None = None
+    reconstruct: Callable | None = None
+
+
+class ImportanceLikelihood(NamedTuple):
+    """An importance-sampled likelihood (jaxae.likelihood.dataset_nll).
+
+    Attributes:
+      log_weights: `log_weights(key, params, x, k) -> (k, batch)` log p(x, z_i) - log q(z_i | x).
+      test_inputs: how the test inputs are prepared (recorded in eval.json), or "".
+    """
+
+    log_weights: Callable
+    test_inputs: str = ""
+
+
+class Boltzmann(NamedTuple):
+    """An RBM's parameters, for AIS, filters and Gibbs samples.
+
+    Attributes:
+      rbm: `rbm(params) -> jaxae.rbm.RBMParams` (with the right unit types).
+      likelihood: why a test log-likelihood is not defined for this run's data (e.g. "its inputs are
+        probabilities, not binary"), or "" when AIS applies.
+    """
+
+    rbm: Callable
+    likelihood: str = ""
+
+
+class Recommender(NamedTuple):
+    """Rating predictions.
+
+    Attributes:
+      predict: `predict(params, ratings) -> scores`, ratings the (n_users, n_items) uint8 training
+        matrix (0 = unrated), scores (n_users, n_items) float32, higher is better.
+      item_major: the model trains on items (the run's data are the transposed matrix).
+      unit: what a score is ("predicted rating", "p(like)").
+    """
+
+    predict: Callable
+    item_major: bool = False
+    unit: str = "predicted rating"
+
+
+class Classifier(NamedTuple):
+    """Class predictions: `predict(params, images) -> (n,) int`, images (n, n_pixels) in [0, 1]."""
+
+    predict: Callable
+
+
+class Offers(NamedTuple):
+    """Everything optional a trained model offers; None (or False) when it does not."""
+
+    codec: Codec | None = None
+    likelihood: ImportanceLikelihood | None = None
+    boltzmann: Boltzmann | None = None
+    recommender: Recommender | None = None
+    classifier: Classifier | None = None
+    pca_baseline: bool = False
+
+
+class Model(NamedTuple):
+    """A command-line model: `jaxae train NAME`.
+
+    Attributes:
+      config: the model's frozen config dataclass (each field a command-line option).
+      task: `task(config) -> jaxae.train.Task`, or None for a model trained by `pretrain`.
+      offers: `offers(config) -> Offers`.
+      train_defaults: this model's defaults for TrainConfig fields (e.g. {"train_eval": True}).
+      pretrain: a training procedure other than `fit` (a DBN's stack of runs):
+        `pretrain(config, data, train_config, workdir, resume, run_config) -> list of per-layer records`.
+      data_for: optional `data_for(stored_config, run_folder, data_dir) -> Dataset` rebuilding a run's
+        data when it is not a named dataset (a DBN's upper layers).
+    """
+
+    config: type
+    task: Callable[..., Task] | None
+    offers: Callable[..., Offers]
+    train_defaults: dict = {}
+    pretrain: Callable | None = None
+    data_for: Callable | None = None

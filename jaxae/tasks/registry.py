@@ -1,0 +1,20 @@
+"""The model registry: `jaxae train NAME` -> its Model entry (config, task, offers, training defaults)."""
+from __future__ import annotations
+
+from jaxae.tasks import ae, autorec, cf_rbm, conv_ae, dbn, dbn_finetune, rbm, rbm_binary, vae
+from jaxae.tasks.offers import Model
+
+MODELS: dict[str, Model] = {
+    "ae": Model(ae.AEConfig, ae.task, ae.offers),
+    "dae": Model(ae.DAEConfig, ae.task, ae.offers),
+    "conv-ae": Model(conv_ae.ConvAEConfig, conv_ae.task, conv_ae.offers),
+    "vae": Model(vae.VAEConfig, vae.task, vae.offers),
+    "iwae": Model(vae.IWAEConfig, vae.task, vae.offers),
+    "rbm": Model(rbm.RBMConfig, rbm.task, rbm.offers, {"train_eval": True}, data_for=dbn.layer_data),
+    "cf-rbm": Model(cf_rbm.CFRBMConfig, cf_rbm.task, cf_rbm.offers, {"init_examples": -1}),
+    "rbm-binary": Model(rbm_binary.BinaryRBMConfig, rbm_binary.task, rbm_binary.offers),
+    "autorec": Model(autorec.AutoRecConfig, autorec.task, autorec.offers),
+    "dbn": Model(dbn.DBNConfig, None, dbn.offers, {"train_eval": True}, pretrain=dbn.pretrain),
+    "dbn-classifier": Model(dbn_finetune.ClassifierConfig, dbn_finetune.classifier_task, dbn_finetune.classifier_offers),
+    "dbn-autoencoder": Model(dbn_finetune.AutoencoderConfig, dbn_finetune.autoencoder_task, dbn_finetune.autoencoder_offers),
+}

@@ -1,0 +1,112 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import jaxae
+from jaxae.apps.cli import main
+from jaxae.tasks import ae as autoencoder
+from jaxae.train import Checkpointer, init_state
+from tests.conftest import tree_equal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAST = ["--hidden", "32,16", "--latent", "3", "--learning-rate", "1e-3", "--no-progress"]
+
+
+def run_cli(*args, **kw):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    return subprocess.Popen([sys.executable, "-m", "jaxae.apps.cli", *args], env=env, cwd=kw.get("cwd", ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def final_state(workdir):
+    task = autoencoder.task(jaxae.AEConfig(hidden=(32, 16), latent=3, learning_rate=1e-3))
+    target = init_state(task, 0, jaxae.data.load_mini().train_images[:8])
+    return Checkpointer(os.path.join(workdir, "checkpoints")).restore_latest(target)
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "train" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["train", "ae", "--help"])
+    assert e.value.code == 0 and "--learning-rate" in capsys.readouterr().out
+
+
+def test_train_ae_on_bundled_data(tmp_path, capsys):
+    assert main(["train", "ae", "--epochs", "1", "--workdir", str(tmp_path), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1:" in out and "test_mse=" in out
+    config = json.load(open(tmp_path / "config.json"))
+    assert config["data"] == "mnist-mini" and config["model"]["hidden"] == [32, 16]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "mnist", "--data-dir", "/nonexistent", "--no-download"], "mnist not found in /nonexistent/mnist"),
+    (["--data", "cifar"], "unknown dataset 'cifar'"),
+    (["--batch-size", "0"], "batch_size must be at least 1"),
+    (["--latent", "0"], "layer widths must be positive"),
+    (["--data", "tfds:not_a_dataset"], "tfds could not load 'not_a_dataset'"),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.delenv("JAXAE_DATA_DIR", raising=False)
+    monkeypatch.setenv("JAXAE_CACHE_DIR", str(tmp_path / "cache"))
+    code = main(["train", "ae", "--workdir", str(tmp_path / "run"), *FAST, *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("jaxae: error: ") and message in err[-1]
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_workdir_that_is_a_file(tmp_path, capsys):
+    path = tmp_path / "a-file"
+    path.write_text("keep me")
+    assert main(["train", "ae", "--workdir", str(path), *FAST]) == 2
+    assert "is a file; choose a folder" in capsys.readouterr().err
+    assert path.read_text() == "keep me"
+
+
+def test_bad_option_value_exits_nonzero(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "ae", "--epochs", "ten"])
+    assert e.value.code == 2 and "--epochs expects int, got 'ten'" in capsys.readouterr().err
+
+
+def test_diverged_run_exits_nonzero(tmp_path, capsys):
+    code = main(["train", "ae", "--epochs", "2", "--workdir", str(tmp_path), "--hidden", "32,16",
+                 "--learning-rate", "1e30", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "training diverged" in err and "epoch 1" in err
+
+
+def test_sigkill_and_resume_is_bitwise_equal(tmp_path):
+    epochs = "30"
+    reference = run_cli("train", "ae", "--epochs", epochs, "--workdir", str(tmp_path / "ref"), *FAST)
+    killed = run_cli("train", "ae", "--epochs", epochs, "--workdir", str(tmp_path / "run"), *FAST)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    deadline = time.monotonic() + 120
+    while not (checkpoints.is_dir() and any(p.isdigit() and int(p) >= 3 for p in os.listdir(checkpoints))):
+        assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    assert reference.wait() == 0, reference.communicate()
+    saved = sorted(int(p) for p in os.listdir(checkpoints) if p.isdigit())
+    assert saved and saved[-1] < int(epochs), "the run finished before it was killed"
+
+    resumed = run_cli("train", "ae", "--epochs", epochs, "--workdir", str(tmp_path / "run"), "--resume", *FAST)
+    out, err = resumed.communicate()
+    assert resumed.returncode == 0, err
+    assert "resumed" in err
+    epoch_a, a = final_state(str(tmp_path / "ref"))
+    epoch_b, b = final_state(str(tmp_path / "run"))
+    assert epoch_a == epoch_b == int(epochs)
+    assert tree_equal(a, b)
+    records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert [r["epoch"] for r in records] == list(range(1, int(epochs) + 1))

@@ -1,0 +1,116 @@
+"""Run by tests/test_parallel.py in a fresh process with 8 forced CPU devices: trains each model with
+--parallel none (one device), mesh and pmap (8 devices), in scan and step modes, and prints the largest
+relative parameter difference per case as JSON."""
+import json
+import os
+import sys
+import tempfile
+
+import jax
+import numpy as np
+
+import jaxae
+from jaxae.tasks import MODELS
+
+
+def relative_difference(a, b) -> float:
+    worst = 0.0
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        worst = max(worst, float(np.max(np.abs(x - y)) / (np.max(np.abs(y)) + 1e-12)))
+    return worst
+
+
+def main():
+    assert jax.device_count() == 8, jax.devices()
+    mini = jaxae.data.load("mnist-mini")
+    small = jaxae.data.Dataset(mini.train_images[:512], mini.train_labels[:512],
+                               mini.test_images[:256], mini.test_labels[:256], "small")
+    cases = {
+        "ae": {},
+        "vae": {},  # reparameterisation noise
+        "rbm": {"n_hidden": 32, "binarize": "dynamic"},  # CD-1: Bernoulli draws everywhere
+        "rbm-pcd": {"n_hidden": 32, "pcd": True, "n_chains": 64, "k": 2},  # persistent chains in the state
+    }
+    out = {}
+    for name, options in cases.items():
+        entry = MODELS[name.split("-")[0]]
+        task = entry.task(entry.config(**options))
+        for mode in ("scan", "step") if name == "rbm-pcd" else ("scan",):
+            results = {}
+            for parallel in ("none", "mesh", "pmap"):
+                train = jaxae.TrainConfig(epochs=2, batch_size=64, mode=mode, parallel=parallel, progress=False)
+                results[parallel] = jaxae.fit(task, small, train)
+            one = results["none"]
+            for parallel in ("mesh", "pmap"):
+                many = results[parallel]
+                devices = {d.id for leaf in jax.tree.leaves(many.state.params) for d in leaf.devices()}
+                out[f"{name}/{mode}/{parallel}"] = {
+                    "params": relative_difference(many.state.params, one.state.params),
+                    "est_state": relative_difference(many.state.est_state, one.state.est_state),
+                    "test_loss": abs(many.history[-1].get("test_loss", 0.0) - one.history[-1].get("test_loss", 0.0)),
+                    "devices": len(devices),
+                    "history_devices": many.history[-1].get("devices"),
+                    "backend": many.history[-1].get("parallel"),
+                }
+    # checkpoints of a sharded run: interrupted after one epoch and resumed == trained straight through
+    task = MODELS["rbm"].task(MODELS["rbm"].config(n_hidden=32, pcd=True, n_chains=64))
+    for parallel in ("mesh", "pmap"):
+        def train(epochs, parallel=parallel):
+            return jaxae.TrainConfig(epochs=epochs, batch_size=64, parallel=parallel, progress=False)
+
+        with tempfile.TemporaryDirectory() as folder:
+            straight = jaxae.fit(task, small, train(2))
+            jaxae.fit(task, small, train(1), folder)
+            resumed = jaxae.fit(task, small, train(2), folder, resume=True)
+        out[f"rbm-pcd {parallel} resume"] = {
+            "params": relative_difference(resumed.state.params, straight.state.params),
+            "est_state": relative_difference(resumed.state.est_state, straight.state.est_state),
+            "devices": len(jax.tree.leaves(resumed.state.params)[0].devices()),
+            "history_devices": resumed.history[-1].get("devices"), "backend": parallel}
+    # 8 vmapped PCD RBMs: one per device (the model axis split, whole batches on each device)
+    task = MODELS["rbm"].task(MODELS["rbm"].config(n_hidden=32, pcd=True, n_chains=64))
+    results = {p: jaxae.fit(task, small, jaxae.TrainConfig(epochs=2, batch_size=64, seeds=8, parallel=p, progress=False))
+               for p in ("none", "mesh")}
+    leaf = jax.tree.leaves(results["mesh"].state.params)[0]
+    out["rbm-pcd seeds=8"] = {
+        "params": relative_difference(results["mesh"].state.params, results["none"].state.params),
+        "est_state": relative_difference(results["mesh"].state.est_state, results["none"].state.est_state),
+        "devices": len(leaf.devices()), "history_devices": results["mesh"].history[-1].get("devices"),
+        "per_device_models": int(leaf.addressable_shards[0].data.shape[0]), "backend": "mesh",
+    }
+    # jaxae.rand under pmap: each device's rows of the one-device draw
+    from jaxae import rand
+
+    key, p = jax.random.PRNGKey(3), jax.random.uniform(jax.random.PRNGKey(4), (64, 10))
+    draws = {"bernoulli": lambda x: rand.bernoulli(key, x), "normal": lambda x: rand.normal(key, x.shape),
+             "normal axis 1": lambda x: rand.normal(key, (3,) + x.shape, axis=1),
+             "categorical": lambda x: rand.categorical(key, x), "randint": lambda x: rand.randint(key, x.shape[:1], 0, 9)}
+    for name, draw in draws.items():
+        per_device = jax.pmap(draw, axis_name=rand.AXIS)(p.reshape(8, 8, 10))
+        whole = np.asarray(draw(p))
+        if name == "normal axis 1":
+            per_device = np.moveaxis(np.asarray(per_device), 0, 1).reshape(whole.shape)
+        out[f"rand {name}"] = bool(np.array_equal(np.asarray(per_device).reshape(whole.shape), whole))
+    errors = {
+        "batch 60 on 8 devices": (MODELS["ae"].task(MODELS["ae"].config()), {"batch_size": 60}),
+        "pmap 60 chains": (MODELS["rbm"].task(MODELS["rbm"].config(n_hidden=8, pcd=True, n_chains=60)),
+                           {"batch_size": 64, "parallel": "pmap"}),
+        "pmap seeds": (MODELS["ae"].task(MODELS["ae"].config()), {"batch_size": 64, "parallel": "pmap", "seeds": 8}),
+    }
+    written = []  # run folders a refused configuration left behind (there should be none)
+    with tempfile.TemporaryDirectory() as parent:
+        for case, (task, options) in errors.items():
+            folder = f"{parent}/{len(written)}"
+            try:
+                jaxae.fit(task, small, jaxae.TrainConfig(epochs=1, progress=False, **options), folder)
+                out[case] = "no error"
+            except jaxae.errors.ConfigError as e:
+                out[case] = str(e)
+            written.append(os.path.exists(folder))
+    out["refused runs left a folder"] = any(written)
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
