@@ -1,7 +1,7 @@
 """jaxae: autoencoders and Boltzmann machines on JAX.
 
 Four layers, each importing only those below it:
-  1. pure math: `jaxae.rbm`, `jaxae.vae`, `jaxae.autoencoder`, `jaxae.estimators`, `jaxae.optim`,
+  1. pure math: `jaxae.rbm`, `jaxae.vae`, `jaxae.cvae`, `jaxae.autoencoder`, `jaxae.estimators`, `jaxae.optim`,
      `jaxae.likelihood`, `jaxae.pca`, `jaxae.recsys`, `jaxae.nn` (jax, flax, optax, numpy only);
   2. the trainer: `jaxae.train` (`fit`, `TrainConfig`, `Task`, checkpoints, the run folder);
   3. the command-line models: `jaxae.tasks` (configs, tasks, what each offers, `load_run`);
@@ -19,13 +19,13 @@ from jaxae.errors import CheckpointError, ConfigError, DataError, JaxaeError, Tr
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("apps", "autoencoder", "data", "estimators", "likelihood", "nn", "optim", "pca", "rand", "rbm",
+_SUBMODULES = ("apps", "autoencoder", "cvae", "data", "estimators", "likelihood", "nn", "optim", "pca", "rand", "rbm",
                "recsys", "tasks", "train", "types", "vae", "viz")
 _NAMES = {
     "Estimator": "jaxae.estimators", "from_loss": "jaxae.estimators",
     "FitResult": "jaxae.train", "Task": "jaxae.train", "TrainConfig": "jaxae.train", "TrainState": "jaxae.train",
     "fit": "jaxae.train",
-    "AEConfig": "jaxae.tasks", "ConvAEConfig": "jaxae.tasks", "DAEConfig": "jaxae.tasks", "IWAEConfig": "jaxae.tasks",
+    "AEConfig": "jaxae.tasks", "CVAEConfig": "jaxae.tasks", "ConvAEConfig": "jaxae.tasks", "DAEConfig": "jaxae.tasks", "IWAEConfig": "jaxae.tasks",
     "VAEConfig": "jaxae.tasks", "load_run": "jaxae.tasks",
 }
 
@@ -43,9 +43,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AEConfig", "CheckpointError", "ConfigError", "ConvAEConfig", "DAEConfig", "DataError", "Estimator",
+    "AEConfig", "CVAEConfig", "CheckpointError", "ConfigError", "ConvAEConfig", "DAEConfig", "DataError", "Estimator",
     "FitResult", "IWAEConfig", "JaxaeError", "Task", "TrainConfig", "TrainState", "TrainingDiverged",
-    "VAEConfig", "__version__", "apps", "autoencoder", "data", "estimators", "fit", "from_loss",
+    "VAEConfig", "__version__", "apps", "autoencoder", "cvae", "data", "estimators", "fit", "from_loss",
     "likelihood", "load_run", "nn", "optim", "pca", "rand", "rbm", "recsys", "tasks", "train", "types",
     "vae", "viz",
 ]

@@ -29,6 +29,23 @@ class Estimator(NamedTuple):
     estimate: Callable[[jax.Array, Params, Batch, EstState], tuple[Params, EstState, Metrics]]
 
 
+def _checked(loss_fn: Callable, name: str = "loss_fn") -> Callable:
+    """loss_fn whose output is checked at trace time: (loss, metrics), a scalar and a dict."""
+
+    def checked(*args):
+        out = loss_fn(*args)
+        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+            got = type(out).__name__ if not hasattr(out, "shape") else f"an array of shape {tuple(out.shape)}"
+            raise ConfigError(f"the {name} of from_loss must return (loss, metrics): a scalar and a dict of scalars "
+                              f"(may be {{}}); it returned {got}")
+        if jax.numpy.shape(out[0]) != ():
+            raise ConfigError(f"the {name} of from_loss must return a scalar loss (e.g. a mean over the batch); its loss "
+                              f"has shape {tuple(jax.numpy.shape(out[0]))}")
+        return out
+
+    return checked
+
+
 def from_loss(loss_fn: Callable[[jax.Array, Params, Batch], tuple[jax.Array, Metrics]]) -> Estimator:
     """Wraps a differentiable loss into an Estimator with `jax.value_and_grad`.
 
@@ -38,7 +55,11 @@ def from_loss(loss_fn: Callable[[jax.Array, Params, Batch], tuple[jax.Array, Met
 
     Returns:
       An Estimator with an empty state whose metrics are `{"loss": loss, **metrics}`.
+
+    Raises (when traced):
+      ConfigError: loss_fn does not return a (scalar, dict) pair.
     """
+    loss_fn = _checked(loss_fn)
 
     def init(key, params):
         del key, params
@@ -94,6 +115,7 @@ def from_scheduled_loss(loss_fn: Callable[[jax.Array, Params, Batch, jax.Array],
       loss_fn: `loss_fn(key, params, batch, step) -> (loss, metrics)`, step a () int32 array counting
         earlier calls (kept in the estimator state, so it is checkpointed and resumes exactly).
     """
+    loss_fn = _checked(loss_fn)
 
     def init(key, params):
         del key, params

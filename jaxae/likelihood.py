@@ -21,7 +21,7 @@ def importance_nll(key: jax.Array, log_weights, params, x: jax.Array, k: int, ch
       key: PRNG key.
       log_weights: `log_weights(key, params, x, n) -> (n, batch)` log p(x, z_i) - log q(z_i | x).
       params: model parameters.
-      x: (batch, ...) preprocessed inputs.
+      x: (batch, ...) preprocessed inputs, or a pytree of them (e.g. images and labels).
       k: total importance samples per example; a multiple of `chunk`.
       chunk: samples per scan step.
 
@@ -35,22 +35,23 @@ def importance_nll(key: jax.Array, log_weights, params, x: jax.Array, k: int, ch
         lw = log_weights(jax.random.fold_in(key, i), params, x, chunk).astype(jnp.float32)
         return jnp.logaddexp(running, jax.nn.logsumexp(lw, axis=0)), None
 
-    start = jnp.full((x.shape[0],), -jnp.inf, jnp.float32)
+    start = jnp.full((jax.tree.leaves(x)[0].shape[0],), -jnp.inf, jnp.float32)
     total, _ = jax.lax.scan(body, start, jnp.arange(k // chunk))
     return -(total - jnp.log(jnp.float32(k)))
 
 
 def dataset_nll(key: jax.Array, log_weights, params, x: np.ndarray, k: int = 5000, chunk: int = 500,
                 batch_size: int = 100, progress=None) -> np.ndarray:
-    """importance_nll over a whole preprocessed dataset, `batch_size` examples at a time.
+    """importance_nll over a whole preprocessed dataset (an array or a pytree of per-example arrays),
+    `batch_size` examples at a time.
 
     Returns:
       (n,) float64 per-example NLL estimates; report mean and mean's standard error.
     """
     fn = jax.jit(functools.partial(importance_nll, log_weights=log_weights, k=k, chunk=chunk))
     out = []
-    batches = range(0, x.shape[0], batch_size)
+    batches = range(0, jax.tree.leaves(x)[0].shape[0], batch_size)
     for start in (progress(batches) if progress else batches):
-        part = x[start : start + batch_size]
+        part = jax.tree.map(lambda a: a[start : start + batch_size], x)  # noqa: B023
         out.append(np.asarray(fn(jax.random.fold_in(key, start), params=params, x=part)))
     return np.concatenate(out).astype(np.float64)

@@ -2,40 +2,50 @@
 
 One device and a mesh (jit with the batch sharded) need nothing special: with
 `jax_threefry_partitionable` a draw of a given shape is the same however XLA shards it. The pmap
-backend (jaxae.train.parallel.Pmap) runs each device on its slice of rows under the named axis "data",
-where a plain `jax.random.normal(key, local_shape)` would draw different numbers for 1 and 8
-devices. The functions here see that axis: each device draws the whole batch's numbers from the same
-key and keeps its own rows, so every backend and device count trains the same model. The price is
-that each device draws N times the random numbers it uses (on 2-8 forced CPU devices pmap still ran
-the VAE 1.3x faster than the mesh: benchmarks/README.md; the mesh backend, the default, has no such
-cost).
+backend (jaxae.train.parallel.Pmap) runs each device on its slice of rows under a mapped axis, where a
+plain `jax.random.normal(key, local_shape)` would draw different numbers for 1 and 8 devices. While
+that backend traces its step it says so explicitly, with `rows_split_over(axis_name)`; then each
+device draws the whole batch's numbers from the same key and keeps its own rows, so every backend and
+device count trains the same model. The price is that each device draws N times the random numbers
+it uses (on 2-8 forced CPU devices pmap still ran the VAE 1.3x faster than the mesh:
+benchmarks/README.md; the mesh backend, the default, has no such cost).
 
-Outside the "data" axis every function is exactly the `jax.random` function of the same name.
+Outside `rows_split_over` every function is exactly the `jax.random` function of the same name,
+whatever mapped axes (a user's `vmap(..., axis_name="data")`, say) are in scope.
 """
 from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
 
-AXIS = "data"
+# the mapped axis whose devices each hold a slice of the batch's rows, while a step is traced for them
+_SPLIT_AXIS: contextvars.ContextVar[str | None] = contextvars.ContextVar("jaxae_rand_split_axis", default=None)
 
 
-def _devices() -> int:
-    """The size of the "data" axis this code runs under (1 outside the pmap backend)."""
+@contextlib.contextmanager
+def rows_split_over(axis_name: str) -> Iterator[None]:
+    """Within this context (at trace time), the rows of every draw are split over the mapped axis
+    `axis_name`: each member draws the whole batch's numbers and keeps its own rows."""
+    token = _SPLIT_AXIS.set(axis_name)
     try:
-        return jax.lax.axis_size(AXIS)
-    except NameError:
-        return 1
+        yield
+    finally:
+        _SPLIT_AXIS.reset(token)
 
 
 def _rows(draw, shape, axis: int = 0) -> jax.Array:
     """`draw(shape)` for this device's rows along `axis` of the whole batch's draw."""
-    n = _devices()
+    name = _SPLIT_AXIS.get()
+    n = 1 if name is None else jax.lax.axis_size(name)
     if n == 1:
         return draw(tuple(shape))
     local = shape[axis]
     full = draw(tuple(shape[:axis]) + (n * local,) + tuple(shape[axis + 1:]))
-    return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(AXIS) * local, local, axis)
+    return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(name) * local, local, axis)
 
 
 def uniform(key: jax.Array, shape, dtype=jnp.float32, minval=0.0, maxval=1.0, axis: int = 0) -> jax.Array:

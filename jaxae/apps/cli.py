@@ -105,8 +105,18 @@ def finetune_argv(argv: list[str]) -> list[str]:
     return ["train", FINETUNE[kind], *rest]
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted (not when the handler was made), so a
+    program that calls main() more than once, with stderr replaced in between, never writes to a
+    closed stream."""
+
+    def emit(self, record):
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def main(argv: list[str] | None = None) -> int:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter("jaxae: %(message)s"))
     logger = logging.getLogger("jaxae")
     logger.handlers[:] = [handler]

@@ -13,11 +13,17 @@ from tqdm.auto import tqdm
 
 from jaxae import pca, rbm, recsys
 from jaxae.apps.recommend import rating_matrices, recommender
+from jaxae.data import n_examples, take
 from jaxae.errors import CheckpointError, JaxaeError
 from jaxae.likelihood import dataset_nll
 from jaxae.tasks import Run, load_run
 from jaxae.train import RunDir, steps
 from jaxae.train.loop import summarized
+
+
+def on_device(tree):
+    """A split's examples (an array or a pytree of them) as device arrays."""
+    return jax.tree.map(jnp.asarray, tree)
 
 
 def check_finite_params(run: Run) -> None:
@@ -41,12 +47,12 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
     """
     check_finite_params(run)
     offers = run.offers
-    images = run.data.test_images[:limit] if limit else run.data.test_images
-    metrics = summarized(run.task, steps.evaluate(run.task, 1000, run.state, jnp.asarray(images)))
-    result = {"run": run.path, "epoch": run.epoch, "n_test": int(len(images)),
+    images = take(run.data.test_images, slice(0, limit)) if limit else run.data.test_images
+    metrics = summarized(run.task, steps.evaluate(run.task, 1000, run.state, on_device(images)))
+    result = {"run": run.path, "epoch": run.epoch, "n_test": n_examples(images),
               **{f"test_{name}": float(v) for name, v in metrics.items()}}
     if offers.likelihood is not None:
-        x = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+        x = steps.eval_inputs(run.task, run.state.key, on_device(images))
         key = jax.random.fold_in(steps.eval_key(run.state.key), 3)
         bar = (lambda it: tqdm(it, desc=f"IS-NLL k={k}")) if progress else None
         nll = dataset_nll(key, offers.likelihood.log_weights, run.state.params, x, k, min(chunk, k), batch_size, bar)
@@ -65,13 +71,13 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
 
 def fit_pca(run: Run) -> pca.PCA:
     """PCA with as many components as the run's code, fitted on its (preprocessed) training images."""
-    return pca.fit(steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.train_images)),
+    return pca.fit(steps.eval_inputs(run.task, run.state.key, on_device(run.data.train_images)),
                    run.offers.codec.latent)
 
 
 def pca_baseline(run: Run, images: np.ndarray) -> dict:
     """Test squared reconstruction error per image of PCA at the run's code size (see fit_pca)."""
-    test = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+    test = steps.eval_inputs(run.task, run.state.key, on_device(images))
     return {"pca_components": run.offers.codec.latent,
             "pca_test_squared_error": float(jnp.mean(pca.squared_error(fit_pca(run), test)))}
 
@@ -89,8 +95,8 @@ def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int)
     if boltzmann.likelihood:
         raise JaxaeError(f"--ais: {run.path} has no test log-likelihood ({boltzmann.likelihood}); drop --ais")
     rbm.ais.check_supported(params)
-    train = steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.train_images))
-    test = steps.eval_inputs(run.task, run.state.key, jnp.asarray(images))
+    train = steps.eval_inputs(run.task, run.state.key, on_device(run.data.train_images))
+    test = steps.eval_inputs(run.task, run.state.key, on_device(images))
     key = jax.random.fold_in(steps.eval_key(run.state.key), 4)
     estimate = jax.jit(rbm.ais.log_partition, static_argnums=(3, 4))(
         key, params, rbm.ais.base_rate_biases(train), chains, temperatures)

@@ -18,7 +18,7 @@ def recommender(run: Run) -> Recommender:
 
 def rating_matrices(run: Run) -> tuple[np.ndarray, np.ndarray]:
     """The run's user-major (train, test) rating matrices (n_users, n_items) uint8, 0 = unrated."""
-    train, test = run.data.train_images, run.data.test_images[:, 1]
+    train, test = run.data.train_images, run.data.test_images["targets"]
     if recommender(run).item_major:  # item-major data (I-AutoRec, item-based CF-RBM): turn it back
         train, test = train.T, test.T
     return np.asarray(train), np.asarray(test)
@@ -29,7 +29,7 @@ def _scores_for(run: Run, user: int, data_dir: str | None) -> tuple[np.ndarray, 
     train, _ = rating_matrices(run)
     if not 1 <= user <= train.shape[0]:
         raise ConfigError(f"unknown user {user}: {run.data.name} has users 1..{train.shape[0]}")
-    titles = movielens.load_named(run.data.name, data_dir, download_ok=False).titles
+    titles = movielens.load_named(run.data.name, data_dir or run.data_dir, download_ok=False).titles
     scores = recommender(run).predict(run.state.params, train)  # item-based models need every user's column
     return train, scores, titles
 

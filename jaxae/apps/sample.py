@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxae import pca, rbm, viz
-from jaxae.apps.evaluate import check_finite_params, fit_pca
+from jaxae.apps.evaluate import check_finite_params, fit_pca, on_device
+from jaxae.data import n_examples, take
 from jaxae.errors import ConfigError, JaxaeError
 from jaxae.tasks import Run, load_run
 from jaxae.tasks.dbn import load_stack
@@ -19,7 +20,8 @@ from jaxae.train import RunDir, steps
 def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) -> list[str]:
     """Writes the chapter's application pictures for the run; returns their paths.
 
-    prior.png (decoded draws from N(0, I), VAEs), interpolation.png (between pairs of test digits in
+    prior.png (decoded draws from N(0, I), VAEs; by_class.png, one row per class, for conditional
+    models), interpolation.png (between pairs of test digits in
     latent space), latent_map.png (test codes coloured by label; a PCA projection above 2-D),
     denoise.png (noisy | denoised | clean rows, denoising models), and vs_pca.png (test digits |
     autoencoder | PCA with as many components as the code, for models compared with PCA); for RBMs,
@@ -36,11 +38,20 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
     params = run.state.params
     h, w = run.data.image_shape
     shape = lambda a: np.asarray(a).reshape(-1, h, w)  # noqa: E731
-    x = steps.eval_inputs(run.task, run.state.key, jnp.asarray(run.data.test_images[:5000]))
+    if run.data.image_shape is None:
+        raise ConfigError(f"{run.path}'s examples are not images, so there is nothing to draw")
+    x = steps.eval_inputs(run.task, run.state.key, on_device(take(run.data.test_images, slice(0, 5000))))
     labels = np.asarray(run.data.test_labels[:5000])
     written = []
 
-    if codec.prior:
+    if codec.prior and codec.classes:  # a conditional model: one row of draws from the prior per class
+        per_class = max(1, min(n // codec.classes, 10)) if n >= codec.classes else 1
+        y = jnp.repeat(jnp.arange(codec.classes), per_class)
+        z = jax.random.normal(key, (len(y), codec.latent))
+        path = os.path.join(folder, "by_class.png")
+        viz.save_grid(shape(codec.decode(params, z, y)), path, columns=per_class)
+        written.append(path)
+    elif codec.prior:
         z = jax.random.normal(key, (n, codec.latent))
         path = os.path.join(folder, "prior.png")
         viz.save_grid(shape(codec.decode(params, z)), path)
@@ -49,14 +60,19 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
     pairs = [(int(np.flatnonzero(labels == a)[0]), int(np.flatnonzero(labels == b)[0]))
              for a, b in [(1, 7), (3, 8), (4, 9), (0, 6)] if (labels == a).any() and (labels == b).any()]
     if pairs:
-        codes = codec.encode(params, x[np.array([i for p in pairs for i in p])])
+        codes = codec.encode(params, take(x, np.array([i for p in pairs for i in p])))
         t = jnp.linspace(0.0, 1.0, 10)[:, None]
-        rows = [(1 - t) * codes[2 * r] + t * codes[2 * r + 1] for r in range(len(pairs))]
+        rows = jnp.concatenate([(1 - t) * codes[2 * r] + t * codes[2 * r + 1] for r in range(len(pairs))])
+        if codec.classes:  # decoded with the label of the row's first digit
+            decoded = codec.decode(params, rows, jnp.repeat(jnp.asarray([labels[a] for a, _ in pairs]), 10))
+        else:
+            decoded = codec.decode(params, rows)
         path = os.path.join(folder, "interpolation.png")
-        viz.save_grid(shape(codec.decode(params, jnp.concatenate(rows))), path, columns=10)
+        viz.save_grid(shape(decoded), path, columns=10)
         written.append(path)
 
-    codes = np.concatenate([np.asarray(codec.encode(params, x[i : i + 1000])) for i in range(0, len(x), 1000)])
+    codes = np.concatenate([np.asarray(codec.encode(params, take(x, slice(i, i + 1000))))
+                            for i in range(0, n_examples(x), 1000)])
     title = f"{run.model}: test codes (latent {codec.latent})"
     if codes.shape[1] > 2:
         centred = codes - codes.mean(axis=0)
@@ -87,7 +103,7 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
 def sample_rbm(run: Run, n: int = 64, seed: int = 0, folder: str | None = None, sweeps: int = 1000) -> list[str]:
     """filters.png (the first 100 columns of W as images, each scaled to [0, 1]) and samples.png
     (p(v | h) after `sweeps` Gibbs sweeps of n chains started from random pixels)."""
-    if run.data.train_images.ndim != 3:
+    if run.data.image_shape is None:
         raise ConfigError(f"the visible units of {run.path} are not an image (a DBN's upper layer?); draw digits "
                           "from the whole stack with jaxae sample dbn --run WORKDIR")
     folder = folder or RunDir(run.path).samples

@@ -22,12 +22,13 @@ def train_command(args) -> int:
         train_config = dataclasses.replace(train_config, lr_scales=_sweep_scales(args.sweep, model_config))
     workdir = args.workdir or f"runs/{args.model}-{args.data.replace(':', '-').replace('/', '-')}"
     dataset = jdata.load(args.data, args.data_dir, download=not args.no_download, tfds_download=args.tfds_download)
-    if dataset.test_images.ndim == 3 and dataset.test_images.shape[1] == 2:  # a rating matrix
+    if jdata.movielens.is_ratings(dataset):
         n_users, n_items = dataset.train_images.shape
         size = (f"{n_users} users x {n_items} movies, {int((dataset.train_images > 0).sum())} training and "
-                f"{int((dataset.test_images[:, 1] > 0).sum())} test ratings")
+                f"{int((dataset.test_images['targets'] > 0).sum())} test ratings")
     else:
-        size = f"{len(dataset.train_images)} train, {len(dataset.test_images)} test images"
+        kind = "images" if dataset.image_shape else "examples"
+        size = f"{jdata.n_examples(dataset.train_images)} train, {jdata.n_examples(dataset.test_images)} test {kind}"
     logging.getLogger("jaxae").info("training %s on %s (%s) in %s", args.model, dataset.name, size, workdir)
     run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": args.data}
     if entry.pretrain is not None:

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 from jaxae.data import movielens
-from jaxae.data.dataset import Dataset, check_images, from_arrays
+from jaxae.data.dataset import Dataset, check_images, from_arrays, images_of, n_examples, take, with_labels
 from jaxae.data.mnist import FASHION_MNIST, MNIST, SOURCES, load_idx_dataset, load_mini
 from jaxae.data.tfds_source import load_tfds
 from jaxae.errors import DataError
 
 NAMES = ("mnist-mini", "mnist", "fashion-mnist", "tfds:<name>", "ml-100k[/u1..u5|ua|ub]", "ml-1m[/1..5]")
+
+
+def known(name: str) -> bool:
+    """True when `load` knows a dataset of this name (it may still have to find or download it)."""
+    return (name in ("mnist-mini", *SOURCES) or name.startswith("tfds:")
+            or name.split("/")[0] in ("ml-100k", "ml-1m"))
 
 
 def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_download: bool = False) -> Dataset:
@@ -34,4 +40,5 @@ def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
 
 
-__all__ = ["Dataset", "DataError", "FASHION_MNIST", "MNIST", "NAMES", "check_images", "from_arrays", "load", "load_mini"]
+__all__ = ["DataError", "Dataset", "FASHION_MNIST", "MNIST", "NAMES", "check_images", "from_arrays", "images_of", "known", "load",
+           "load_mini", "movielens", "n_examples", "take", "with_labels"]

@@ -1,60 +1,100 @@
-"""The in-memory dataset every trainer reads, and validation of user arrays."""
+"""The in-memory dataset every trainer reads, validation of user arrays, and the per-example pytree
+helpers the trainer uses: a split's inputs are an array or any pytree of arrays sharing their first axis."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
 from jaxae.errors import DataError
 
 
 class Dataset(NamedTuple):
-    """Images with labels, split into train and test.
+    """Examples with labels, split into train and test.
 
     Attributes:
-      train_images: (n_train, height, width) uint8 in 0..255, or float32 in [0, 1].
-      train_labels: (n_train,) int labels.
-      test_images: (n_test, height, width), same dtype as train_images.
-      test_labels: (n_test,) int labels.
-      name: where the data came from, e.g. "mnist" or "mnist-mini".
+      train_images: what the trainer batches: (n_train, height, width) or (n_train, features) uint8 in
+        0..255 or float32 in [0, 1], or any pytree of per-example arrays with a leading axis n_train
+        (e.g. {"image": ..., "label": ...} from `with_labels`); every leaf is shuffled and sharded
+        together and the task's preprocess, estimator and evaluate receive the whole batch.
+      train_labels: (n_train,) int labels (or None).
+      test_images: the test examples, the same kind of tree (the test split may carry more leaves,
+        e.g. a recommender's held-out ratings).
+      test_labels: (n_test,) int labels (or None).
+      name: the dataset's name, e.g. "mnist", "mnist-mini", "ml-100k/u1".
+      source: the folder its files were found in (None when bundled or built from arrays).
     """
 
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
+    train_images: Any
+    train_labels: np.ndarray | None
+    test_images: Any
+    test_labels: np.ndarray | None
     name: str = "arrays"
+    source: str | None = None
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        return tuple(self.train_images.shape[1:3])
+    def image_shape(self) -> tuple[int, int] | None:
+        """(height, width) of image data; None for vectors or other examples."""
+        images = images_of(self.train_images)
+        return tuple(images.shape[1:3]) if images is not None and np.ndim(images) == 3 else None
 
     @property
     def n_features(self) -> int:
-        return int(np.prod(self.train_images.shape[1:]))
+        return int(np.prod(images_of(self.train_images).shape[1:]))
+
+
+def n_examples(tree: Any) -> int:
+    """The length of the leading (example) axis of a split's inputs."""
+    return int(jax.tree.leaves(tree)[0].shape[0])
+
+
+def take(tree: Any, index) -> Any:
+    """The examples `index` (a slice or an index array) of every leaf."""
+    return jax.tree.map(lambda a: a[index], tree)
+
+
+def nbytes(tree: Any) -> int:
+    """The bytes of every leaf together."""
+    return int(sum(a.nbytes for a in jax.tree.leaves(tree)))
+
+
+def images_of(tree: Any):
+    """The image (or feature) array of a split's inputs: the array itself, or its "image" leaf (None
+    when there is none)."""
+    return tree.get("image") if isinstance(tree, dict) else tree
+
+
+def with_labels(dataset: Dataset) -> Dataset:
+    """The dataset whose examples are {"image": image, "label": label}, so that labels reach the loss
+    (a conditional model, a classifier). Labels become int32.
+
+    Raises:
+      DataError: the dataset has no labels.
+    """
+    if dataset.train_labels is None or dataset.test_labels is None:
+        raise DataError(f"{dataset.name} has no labels; a model that needs them cannot train on it")
+
+    def pair(images, labels):
+        return {"image": images, "label": np.asarray(labels).astype(np.int32)}
+
+    return dataset._replace(train_images=pair(dataset.train_images, dataset.train_labels),
+                            test_images=pair(dataset.test_images, dataset.test_labels))
 
 
 def check_images(images, labels=None, name: str = "images") -> np.ndarray:
-    """Validates an image array handed to the library and returns it as a numpy array.
+    """Validates an array of examples handed to the library and returns it as a numpy array.
 
-    Accepts (n, height, width) or (n, height*width) when height*width is a square; uint8, or a
-    float array with values in [0, 1] (converted to float32).
+    Accepts images (n, height, width) or vectors (n, features) of any width; uint8, or a float array
+    with values in [0, 1] (converted to float32).
 
     Raises:
       DataError: wrong rank, empty, non-finite values, values out of range, or a label count that
-        differs from the image count.
+        differs from the example count.
     """
     x = np.asarray(images)
-    if x.ndim == 2:
-        side = int(round(np.sqrt(x.shape[1])))
-        if side * side != x.shape[1]:
-            raise DataError(
-                f"{name} has shape {x.shape}: flat images need a square number of pixels; "
-                "pass (n, height, width) instead"
-            )
-        x = x.reshape(x.shape[0], side, side)
-    if x.ndim != 3:
-        raise DataError(f"{name} has shape {x.shape}; expected (n, height, width) or (n, height*width)")
+    if x.ndim not in (2, 3):
+        raise DataError(f"{name} has shape {x.shape}; expected images (n, height, width) or vectors (n, features)")
     if x.shape[0] == 0:
         raise DataError(f"{name} is empty; pass at least one image")
     if x.dtype == np.uint8:

@@ -132,10 +132,10 @@ def load_idx_dataset(
         paths = _find_in(target)
     if paths is None:
         raise DataError(f"{source.name} not found in {', '.join(folders)}. To fix: {source.how_to_get}")
-    return _read(paths, source.name)
+    return _read(paths, source.name, os.path.dirname(next(iter(paths.values()))))
 
 
-def _read(paths: dict, name: str) -> Dataset:
+def _read(paths: dict, name: str, source: str | None = None) -> Dataset:
     parts = {stem: (read_images if "images" in stem else read_labels)(path) for stem, path in paths.items()}
     for split in ("train", "t10k"):
         images, labels = parts[f"{split}-images-idx3-ubyte"], parts[f"{split}-labels-idx1-ubyte"]
@@ -150,6 +150,7 @@ def _read(paths: dict, name: str) -> Dataset:
         parts["t10k-images-idx3-ubyte"],
         parts["t10k-labels-idx1-ubyte"],
         name,
+        source,
     )
 
 

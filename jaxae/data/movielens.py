@@ -83,7 +83,7 @@ class Ratings(NamedTuple):
 
 
 class MovieLens(NamedTuple):
-    """One train/test split. titles[i] is item i's title (latin-1 decoded)."""
+    """One train/test split. titles[i] is item i's title (latin-1 decoded); folder: where the files are."""
 
     train: Ratings
     test: Ratings
@@ -91,6 +91,7 @@ class MovieLens(NamedTuple):
     n_items: int
     titles: tuple
     name: str
+    folder: str | None = None
 
 
 def search_folders(source: Source, data_dir: str | None = None) -> list[str]:
@@ -256,7 +257,7 @@ def load(name: str = "ml-100k", split: str = "u1", data_dir: str | None = None, 
         if part.user.max() >= n_users or part.item.max() >= n_items:
             raise DataError(f"{name} {split}: a user or item id exceeds {n_users} users / {n_items} items")
     return MovieLens(train, test, n_users, n_items, tuple(titles.get(i, f"item {i + 1}") for i in range(n_items)),
-                     f"{name}/{split}")
+                     f"{name}/{split}", folder)
 
 
 def to_matrix(r: Ratings, n_users: int, n_items: int) -> np.ndarray:
@@ -272,12 +273,12 @@ def load_named(name: str, data_dir: str | None = None, *, download_ok: bool = Tr
     return load(release, split or ("u1" if release == "ml-100k" else "1"), data_dir, download_ok=download_ok)
 
 
-def as_dataset(ml: MovieLens):
+def as_dataset(ml: MovieLens) -> Dataset:
     """The split as the trainer's Dataset, one example per user:
 
     train_images: (n_users, n_items) uint8 training ratings, 0 where unrated;
-    test_images: (n_users, 2, n_items) uint8: [the same training ratings (the model's input), the
-      held-out ratings (the targets)], so evaluation never sees a test rating as input;
+    test_images: {"ratings": the same training ratings (the model's input), "targets": the held-out
+      ratings}, each (n_users, n_items) uint8, so evaluation never sees a test rating as input;
     labels: user ids (0-based).
     """
     train = to_matrix(ml.train, ml.n_users, ml.n_items)
@@ -285,12 +286,18 @@ def as_dataset(ml: MovieLens):
     if np.any((train > 0) & (test > 0)):
         raise DataError(f"{ml.name}: some (user, item) pairs are rated in both the training and the test split")
     users = np.arange(ml.n_users)
-    return Dataset(train, users, np.stack([train, test], axis=1), users, ml.name)
+    return Dataset(train, users, {"ratings": train, "targets": test}, users, ml.name, ml.folder)
 
 
-def transpose(dataset):
+def is_ratings(dataset: Dataset) -> bool:
+    """True for a Dataset made by `as_dataset` (or its `transpose`)."""
+    test = dataset.test_images
+    return isinstance(test, dict) and set(test) == {"ratings", "targets"} and np.ndim(dataset.train_images) == 2
+
+
+def transpose(dataset: Dataset) -> Dataset:
     """The item-major view of `as_dataset`'s user-major Dataset (one example per item)."""
     train = np.ascontiguousarray(dataset.train_images.T)
-    test = np.ascontiguousarray(dataset.test_images.transpose(2, 1, 0))
+    test = {name: np.ascontiguousarray(m.T) for name, m in dataset.test_images.items()}
     items = np.arange(train.shape[0])
-    return Dataset(train, items, test, items, dataset.name)
+    return Dataset(train, items, test, items, dataset.name, dataset.source)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxae.errors import ConfigError
+from jaxae.errors import ConfigError, DataError
 from jaxae.rbm.params import RBMParams
 
 
@@ -46,7 +46,17 @@ def check_supported(params: RBMParams) -> None:
 
 
 def base_rate_biases(data: jax.Array, smoothing: float = 0.05) -> jax.Array:
-    """b_A = logit of the (smoothed) per-pixel mean of binary data (n, n_visible)."""
+    """b_A = logit of the (smoothed) per-pixel mean of binary data (n, n_visible), float 0/1.
+
+    Raises:
+      DataError: integer data (uint8 pixels 0..255 would give NaN), or concrete values outside [0, 1].
+    """
+    if not jnp.issubdtype(jnp.result_type(data), jnp.floating):
+        raise DataError(f"base_rate_biases takes float 0/1 data, got {jnp.result_type(data)}; binarize pixels first "
+                        "(jaxae.data.transforms.binarize)")
+    if not isinstance(data, jax.core.Tracer) and (float(jnp.min(data)) < 0 or float(jnp.max(data)) > 1):
+        raise DataError(f"base_rate_biases takes values in [0, 1], got [{float(jnp.min(data)):g}, "
+                        f"{float(jnp.max(data)):g}]; binarize the data first")
     n = data.shape[0]
     p = (jnp.sum(data, axis=0) + smoothing) / (n + 2 * smoothing)
     return jnp.log(p) - jnp.log1p(-p)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import numpy as np
 
 from jaxae.errors import ConfigError
 from jaxae.rbm.energy import sample_hidden, sample_visible
@@ -79,7 +80,13 @@ def run(key: jax.Array, state: GibbsState, params: RBMParams, n_steps: int,
         mask: jax.Array | None = None) -> tuple[GibbsState, GibbsInfo]:
     """`n_steps` sweeps with lax.scan (step i uses fold_in(key, i)); returns the last state and info.
 
-    n_steps is static (a Python int >= 1; under jit mark it static)."""
+    n_steps is static (a Python int >= 1; under jit mark it static).
+
+    Raises:
+      ConfigError: n_steps is not a positive int.
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise ConfigError(f"n_steps must be a positive int (static under jit: static_argnums), got {n_steps!r}")
     step = build_kernel(params.units)
 
     def body(carry, i):

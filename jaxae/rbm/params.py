@@ -82,8 +82,15 @@ def weights_mask(params: RBMParams) -> RBMParams:
 
 
 def check_visible(params: RBMParams, v: jax.Array) -> None:
-    """Raises DataError when v's last axis is not the RBM's number of visible units (a static check,
-    so it works under jit)."""
+    """Raises DataError when v is not floating point (uint8 pixels 0..255 would silently give wrong
+    energies) or its last axis is not the RBM's number of visible units. Static checks: they work
+    under jit. Values are assumed to suit the units (0/1 for Bernoulli units, or probabilities in
+    [0, 1] for a mean-field pass); `check_binary` checks concrete data."""
+    dtype = jnp.result_type(v)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise DataError(f"RBM units must be floating point, got {dtype} data; binarize pixels first "
+                        "(jaxae.data.transforms.binarize turns uint8 0..255 into float32 0/1) or cast 0/1 "
+                        "integers with .astype(jnp.float32)")
     if v.shape[-1] != params.W.shape[-2]:
         raise DataError(f"the RBM has {params.W.shape[-2]} visible units but the data has {v.shape[-1]} features "
                         f"per example (shape {tuple(v.shape)}); flatten the images or use a model trained on "

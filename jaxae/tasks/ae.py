@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from jaxae.autoencoder import Autoencoder
 from jaxae.errors import ConfigError
-from jaxae.tasks.offers import Offers
+from jaxae.tasks.offers import Offers, spec
 from jaxae.tasks.reconstruction import ReconstructionConfig, flat, reconstruction_codec, reconstruction_task
 from jaxae.train import Task
 
@@ -87,7 +87,8 @@ def _functions(config: AEConfig):
 def task(config: AEConfig = AEConfig()) -> Task:
     """The trainer's Task for an MLP autoencoder with MSE loss (denoising when config.noise is set)."""
     init, forward, _, _ = _functions(config)
-    return reconstruction_task("dae" if config.noise != "none" else "ae", config, init, forward)
+    return reconstruction_task("dae" if config.noise != "none" else "ae", config, init, forward,
+                               spec=spec("dae" if isinstance(config, DAEConfig) else "ae", config))
 
 
 def offers(config: AEConfig = AEConfig()) -> Offers:

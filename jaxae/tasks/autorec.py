@@ -17,7 +17,7 @@ from jaxae.data import movielens
 from jaxae.errors import ConfigError
 from jaxae.estimators import from_loss
 from jaxae.recsys import AutoRec
-from jaxae.tasks.offers import Offers, Recommender
+from jaxae.tasks.offers import Offers, Recommender, spec
 from jaxae.tasks.ratings import check_ratings, predict_in_chunks
 from jaxae.train import Task
 
@@ -55,12 +55,12 @@ def task(config: AutoRecConfig = AutoRecConfig()) -> Task:
         return sse + 0.5 * config.l2 * weights, {"rmse": jnp.sqrt(sse * raw.shape[0] / jnp.maximum(jnp.sum(observed), 1.0))}
 
     def evaluate(key, params, batch):
-        return recsys.row_errors(recsys.autorec_predict(model, params, batch[:, 0], config.default_rating), batch[:, 1])
+        return recsys.row_errors(recsys.autorec_predict(model, params, batch["ratings"], config.default_rating), batch["targets"])
 
     return Task(name="autorec", init=lambda key, raw: model.init(key, raw.astype(jnp.float32)),
                 estimator=from_loss(loss_fn), optimizer=optax.adam(config.learning_rate),
                 preprocess=lambda key, raw: raw, evaluate=evaluate, validate=check_ratings,
-                adapt_data=movielens.transpose, summarize=recsys.summarize)
+                adapt_data=movielens.transpose, summarize=recsys.summarize, spec=spec("autorec", config))
 
 
 def offers(config: AutoRecConfig = AutoRecConfig()) -> Offers:

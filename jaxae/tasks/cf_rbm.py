@@ -17,7 +17,7 @@ from jaxae.data import movielens
 from jaxae.errors import ConfigError
 from jaxae.estimators import map_batch
 from jaxae.recsys import K
-from jaxae.tasks.offers import Offers, Recommender
+from jaxae.tasks.offers import Offers, Recommender, spec
 from jaxae.tasks.ratings import check_ratings, predict_in_chunks, rbm_optimizer
 from jaxae.train import Task
 
@@ -79,12 +79,13 @@ def task(config: CFRBMConfig = CFRBMConfig()) -> Task:
     cd = rbm.cd(config.k, k_final=config.k_final if ramp else None, ramp_steps=config.k_ramp_steps if ramp else 0)
 
     def evaluate(key, params, batch):
-        return recsys.row_errors(recsys.expected_rating(params, batch[:, 0]), batch[:, 1])
+        return recsys.row_errors(recsys.expected_rating(params, batch["ratings"]), batch["targets"])
 
     return Task(name="cf-rbm", init=init, estimator=map_batch(cd, recsys.softmax_units),
                 optimizer=rbm_optimizer(config.learning_rate, config.momentum, config.weight_decay),
                 preprocess=lambda key, raw: raw, evaluate=evaluate, validate=check_ratings,
-                summarize=recsys.summarize, adapt_data=movielens.transpose if config.item_based else None)
+                summarize=recsys.summarize, adapt_data=movielens.transpose if config.item_based else None,
+                spec=spec("cf-rbm", config))
 
 
 def offers(config: CFRBMConfig = CFRBMConfig()) -> Offers:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from jaxae.autoencoder import CHAPTER_DECODER, CHAPTER_ENCODER, ConvAutoencoder, conv_shapes
 from jaxae.errors import ConfigError, DataError
 from jaxae.nn.conv import parse_spec
-from jaxae.tasks.offers import Offers
+from jaxae.tasks.offers import Offers, spec
 from jaxae.tasks.reconstruction import ReconstructionConfig, reconstruction_codec, reconstruction_task
 from jaxae.train import Task
 
@@ -70,6 +70,9 @@ def task(config: ConvAEConfig = ConvAEConfig()) -> Task:
     init, forward, _, _, _ = _functions(config)
 
     def validate(data):
+        if data.image_shape is None:
+            raise DataError(f"the conv autoencoder needs images (n, height, width); {data.name} holds vectors: "
+                            "reshape them, or use jaxae train ae")
         h, w = data.image_shape
         encoder, decoder = shapes(config, h)
         if h != w or decoder[-1][0] != h:
@@ -81,7 +84,8 @@ def task(config: ConvAEConfig = ConvAEConfig()) -> Task:
 
     # XLA:CPU ran this model's transposed convolutions 2.2x slower inside a scan than as separate
     # jitted steps (7.7k vs 16.7k samples/s, benchmarks/README.md), so the CPU default is "step".
-    return reconstruction_task("conv-ae", config, init, forward, validate=validate, modes={"cpu": "step"})
+    return reconstruction_task("conv-ae", config, init, forward, validate=validate, modes={"cpu": "step"},
+                               spec=spec("conv-ae", config))
 
 
 def offers(config: ConvAEConfig = ConvAEConfig()) -> Offers:

@@ -7,18 +7,17 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxae import rbm
-from jaxae.data.dataset import Dataset
+from jaxae.data.dataset import with_labels
 from jaxae.data.transforms import binarize, to_unit
 from jaxae.errors import ConfigError
 from jaxae.estimators import from_loss
 from jaxae.nn import MLP
 from jaxae.optim import linear_decay
 from jaxae.tasks.dbn import DBNConfig, bottom_layer, load_stack
-from jaxae.tasks.offers import Classifier, Codec, Offers
+from jaxae.tasks.offers import Classifier, Codec, Offers, spec
 from jaxae.train import Task
 
 
@@ -61,17 +60,6 @@ class ClassifierConfig:
             raise ConfigError("lr_decay_steps and final_learning_rate must be >= 0")
 
 
-def with_labels(dataset: Dataset) -> Dataset:
-    """The trainer's batches are rows of one array: append each label as a last column (n, pixels + 1)."""
-
-    def pack(images, labels):
-        flat = images.reshape(len(images), -1)
-        return np.concatenate([flat, np.asarray(labels).astype(flat.dtype)[:, None]], axis=1)
-
-    return Dataset(pack(dataset.train_images, dataset.train_labels), dataset.train_labels,
-                   pack(dataset.test_images, dataset.test_labels), dataset.test_labels, dataset.name)
-
-
 def classifier_task(config: ClassifierConfig = ClassifierConfig()):
     """The trainer's Task: pixels binarized at 0.5 (grey levels for a stack pretrained on
     probabilities) -> sigmoid MLP -> softmax."""
@@ -80,8 +68,9 @@ def classifier_task(config: ClassifierConfig = ClassifierConfig()):
         raise ConfigError(f"{config.pretrained} has a linear (gaussian) code layer: fine-tune it as an autoencoder")
     model, pixels = _classifier(config, pixels)
 
-    def split(raw):
-        return pixels(raw[:, :-1]), raw[:, -1].astype(jnp.int32)
+    def split(batch):  # {"image": (n, h, w) or (n, pixels), "label": (n,) int32}, see jaxae.data.with_labels
+        images = batch["image"]
+        return pixels(images.reshape(images.shape[0], -1)), batch["label"]
 
     def init(key, batch):
         params = model.init(key, batch[0])
@@ -107,7 +96,8 @@ def classifier_task(config: ClassifierConfig = ClassifierConfig()):
     if config.weight_decay:
         optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optimizer)
     return Task(name="dbn-classifier", init=init, estimator=from_loss(loss_fn), optimizer=optimizer,
-                preprocess=lambda key, raw: split(raw), evaluate=evaluate, adapt_data=with_labels)
+                preprocess=lambda key, batch: split(batch), evaluate=evaluate, adapt_data=with_labels,
+                spec=spec("dbn-classifier", config))
 
 
 def _classifier(config: ClassifierConfig, pixels: Callable):
@@ -213,7 +203,7 @@ def autoencoder_task(config: AutoencoderConfig = AutoencoderConfig()):
     learning_rate = linear_decay(config.learning_rate, config.lr_decay_steps, config.final_learning_rate)
     return Task(name="dbn-autoencoder", init=init, estimator=from_loss(loss_fn), optimizer=optax.adam(learning_rate),
                 preprocess=lambda key, raw: to_unit(raw).reshape(raw.shape[0], -1), evaluate=evaluate,
-                reconstruct=reconstruct)
+                reconstruct=reconstruct, spec=spec("dbn-autoencoder", config))
 
 
 def _autoencoder(config: AutoencoderConfig):

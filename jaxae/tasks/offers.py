@@ -3,10 +3,16 @@ recommending read (instead of sniffing parameter types or model names), and the 
 command-line model."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
 from jaxae.train import Task
+
+
+def spec(model_name: str, config) -> dict:
+    """What a built-in task records so that its run reopens (Task.spec): its registry name and config."""
+    return {"model_name": model_name, "model": dataclasses.asdict(config)}
 
 
 class Codec(NamedTuple):
@@ -15,10 +21,12 @@ class Codec(NamedTuple):
     Attributes:
       latent: the code size.
       encode: `encode(params, x) -> (n, latent)` float32 code (the mean for a VAE), x preprocessed inputs.
-      decode: `decode(params, z) -> (n, n_features)` float32 images in [0, 1] (means for a VAE).
+      decode: `decode(params, z) -> (n, n_features)` float32 images in [0, 1] (means for a VAE); for a
+        conditional model (classes > 0) `decode(params, z, labels)`, labels (n,) int.
       prior: True when codes drawn from N(0, I) decode to samples of the model (a VAE).
       corrupt: for denoising models, `corrupt(key, x) -> x_noisy` in [0, 1]; else None.
       reconstruct: `reconstruct(params, x) -> x'` shaped like x, in [0, 1].
+      classes: a conditional model's number of labels (0: unconditional).
     """
 
     latent: int
@@ -27,6 +35,7 @@ class Codec(NamedTuple):
     prior: bool = False
     corrupt: Callable | None = None
     reconstruct: Callable | None = None
+    classes: int = 0
 
 
 class ImportanceLikelihood(NamedTuple):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxae.data import movielens
 from jaxae.errors import DataError
 from jaxae.rbm import weights_mask
 from jaxae.recsys import K
@@ -15,8 +16,7 @@ from jaxae.recsys import K
 
 def check_ratings(data) -> None:
     """Raises DataError unless `data` is a MovieLens Dataset (see jaxae.data.movielens.as_dataset)."""
-    test = data.test_images
-    if test.ndim != 3 or test.shape[1] != 2 or data.train_images.ndim != 2:
+    if not movielens.is_ratings(data):
         raise DataError(f"recommenders train on rating matrices, not {data.name}; use --data ml-100k/u1 "
                         "(or another MovieLens split)")
     if data.train_images.max() > K:

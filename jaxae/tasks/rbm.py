@@ -9,10 +9,11 @@ import numpy as np
 import optax
 
 from jaxae import rbm
+from jaxae.data.dataset import images_of
 from jaxae.data.transforms import binarize, dynamic_binarize, to_unit
 from jaxae.errors import ConfigError
 from jaxae.optim import linear_decay
-from jaxae.tasks.offers import Boltzmann, Offers
+from jaxae.tasks.offers import Boltzmann, Offers, spec
 from jaxae.train import Task
 
 
@@ -146,7 +147,7 @@ def task(config: RBMConfig = RBMConfig()) -> Task:
 
     def validate(data):
         if config.binarize == "none":
-            rbm.check_binary(to_unit(np.asarray(data.train_images[:1000])))
+            rbm.check_binary(to_unit(np.asarray(images_of(data.train_images)[:1000])))
 
     sparsity = (config.sparsity_target, config.sparsity_cost)
     if config.pcd:
@@ -154,7 +155,8 @@ def task(config: RBMConfig = RBMConfig()) -> Task:
     else:
         estimator = rbm.cd(config.k, k_final=config.k_final or None, ramp_steps=config.k_ramp_steps, sparsity=sparsity)
     return Task(name="rbm", init=init_params, estimator=estimator, optimizer=optimizer(config),
-                preprocess=preprocess_fn(config), evaluate=evaluate, reconstruct=reconstruct, validate=validate)
+                preprocess=preprocess_fn(config), evaluate=evaluate, reconstruct=reconstruct, validate=validate,
+                spec=spec("rbm", config))
 
 
 def offers(config: RBMConfig = RBMConfig()) -> Offers:

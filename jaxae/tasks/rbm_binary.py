@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxae import rbm, recsys
 from jaxae.errors import ConfigError
 from jaxae.estimators import map_batch
-from jaxae.tasks.offers import Offers, Recommender
+from jaxae.tasks.offers import Offers, Recommender, spec
 from jaxae.tasks.ratings import check_ratings, predict_in_chunks, rbm_optimizer
 from jaxae.train import Task
 
@@ -53,12 +53,12 @@ def task(config: BinaryRBMConfig = BinaryRBMConfig()) -> Task:
 
     def evaluate(key, params, batch):
         # the chapter's test: one sampled up-down pass from the training ratings, MAE on the test likes
-        v, mask = recsys.like_units(batch[:, 0])
-        target, observed = recsys.like_units(batch[:, 1])
+        v, mask = recsys.like_units(batch["ratings"])
+        target, observed = recsys.like_units(batch["targets"])
         k_h, k_v = jax.random.split(key)
         _, h = rbm.sample_hidden(k_h, params, v * mask)
         _, sample = rbm.sample_visible(k_v, params, h)
-        mean = recsys.like_probability(params, batch[:, 0])
+        mean = recsys.like_probability(params, batch["ratings"])
         return {"abs_err": jnp.sum(jnp.abs(sample - target) * observed, axis=-1),
                 "abs_err_mean_field": jnp.sum(jnp.abs((mean > 0.5) - target) * observed, axis=-1),
                 "count": jnp.sum(observed, axis=-1)}
@@ -69,7 +69,7 @@ def task(config: BinaryRBMConfig = BinaryRBMConfig()) -> Task:
 
     return Task(name="rbm-binary", init=init, estimator=map_batch(rbm.cd(config.k), recsys.like_units),
                 optimizer=rbm_optimizer(config.learning_rate, 0.0, 0.0), preprocess=lambda key, raw: raw,
-                evaluate=evaluate, validate=check_ratings, summarize=summarize)
+                evaluate=evaluate, validate=check_ratings, summarize=summarize, spec=spec("rbm-binary", config))
 
 
 def offers(config: BinaryRBMConfig = BinaryRBMConfig()) -> Offers:

@@ -43,7 +43,7 @@ class ReconstructionConfig:
 
 
 def reconstruction_task(name: str, config: ReconstructionConfig, init: Callable, forward: ae.Forward,
-                        validate: Callable | None = None, modes: dict | None = None) -> Task:
+                        validate: Callable | None = None, modes: dict | None = None, spec: dict | None = None) -> Task:
     """A Task that trains `forward(params, images) -> images` on MSE, optionally denoising.
 
     Args:
@@ -53,6 +53,7 @@ def reconstruction_task(name: str, config: ReconstructionConfig, init: Callable,
       forward: `forward(params, images) -> images`, (batch, h, w) in the model's pixel range.
       validate: optional data check (see Task).
       modes: measured-faster training mode per platform (see Task).
+      spec: what the run records to reopen (see Task).
 
     The batch the trainer hands over is (batch, h, w) float32 in [0, 1]; the loss corrupts it (fresh
     noise every step when config.noise is set), maps it to the pixel range, and compares the model's
@@ -72,7 +73,7 @@ def reconstruction_task(name: str, config: ReconstructionConfig, init: Callable,
 
     return Task(name=name, init=lambda key, x: init(key, ae.to_model(x, pixels)), estimator=from_loss(loss_fn),
                 optimizer=adam(config.learning_rate, config.weight_decay), preprocess=lambda key, raw: to_unit(raw),
-                evaluate=evaluate, reconstruct=reconstruct, modes=modes, validate=validate)
+                evaluate=evaluate, reconstruct=reconstruct, modes=modes, validate=validate, spec=spec)
 
 
 def reconstruction_codec(config: ReconstructionConfig, latent: int, encode: Callable, decode: Callable,

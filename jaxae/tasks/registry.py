@@ -1,7 +1,7 @@
 """The model registry: `jaxae train NAME` -> its Model entry (config, task, offers, training defaults)."""
 from __future__ import annotations
 
-from jaxae.tasks import ae, autorec, cf_rbm, conv_ae, dbn, dbn_finetune, rbm, rbm_binary, vae
+from jaxae.tasks import ae, autorec, cf_rbm, conv_ae, cvae, dbn, dbn_finetune, rbm, rbm_binary, vae
 from jaxae.tasks.offers import Model
 
 MODELS: dict[str, Model] = {
@@ -10,6 +10,7 @@ MODELS: dict[str, Model] = {
     "conv-ae": Model(conv_ae.ConvAEConfig, conv_ae.task, conv_ae.offers),
     "vae": Model(vae.VAEConfig, vae.task, vae.offers),
     "iwae": Model(vae.IWAEConfig, vae.task, vae.offers),
+    "cvae": Model(cvae.CVAEConfig, cvae.task, cvae.offers),
     "rbm": Model(rbm.RBMConfig, rbm.task, rbm.offers, {"train_eval": True}, data_for=dbn.layer_data),
     "cf-rbm": Model(cf_rbm.CFRBMConfig, cf_rbm.task, cf_rbm.offers, {"init_examples": -1}),
     "rbm-binary": Model(rbm_binary.BinaryRBMConfig, rbm_binary.task, rbm_binary.offers),

@@ -9,11 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxae import vae
+from jaxae.data.dataset import images_of
 from jaxae.data.transforms import binarize, dynamic_binarize, to_unit
 from jaxae.errors import ConfigError, DataError
 from jaxae.estimators import from_scheduled_loss
 from jaxae.optim import adam
-from jaxae.tasks.offers import Codec, ImportanceLikelihood, Offers
+from jaxae.tasks.offers import Codec, ImportanceLikelihood, Offers, spec
 from jaxae.train import Task
 
 BINARIZE = ("dynamic", "static", "none")
@@ -107,7 +108,7 @@ def model(config: VAEConfig, n_features: int) -> vae.VAE:
 
 
 def _model_for(config: VAEConfig, x: jax.Array) -> vae.VAE:
-    return model(config, x.shape[1] * x.shape[2])
+    return model(config, int(np.prod(x.shape[1:])))
 
 
 def _width(config: VAEConfig, params) -> int:
@@ -150,11 +151,11 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
         return vae.reconstruct(_model_for(config, x), params, x)
 
     def validate(data):
-        h, w = data.image_shape
-        if config.arch == "conv" and (h, w) != (28, 28):
-            raise DataError(f"the conv VAE is built for 28x28 images, got {h}x{w}; use --arch mlp")
+        if config.arch == "conv" and data.image_shape != (28, 28):
+            raise DataError(f"the conv VAE is built for 28x28 images, got examples of shape "
+                            f"{images_of(data.train_images).shape[1:]}; use --arch mlp")
         if config.decoder == "bernoulli" and config.binarize == "none" and not config.allow_nonbinary:
-            sample = np.asarray(data.train_images[:1000])
+            sample = np.asarray(images_of(data.train_images)[:1000])
             top = 255 if sample.dtype == np.uint8 else 1.0
             if not np.all((sample == 0) | (sample == top)):
                 raise DataError(
@@ -173,6 +174,7 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
         reconstruct=reconstruct,
         modes={"cpu": "step"} if config.arch == "conv" else None,
         validate=validate,
+        spec=spec("iwae" if isinstance(config, IWAEConfig) else "vae", config),
     )
 
 

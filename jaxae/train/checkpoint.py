@@ -1,24 +1,31 @@
 """Orbax checkpoints of the whole TrainState, with a checksum so a damaged step is detected.
 
-Orbax restores a same-size overwrite of a checkpoint file without complaint, so each save also
-stores the sha256 of the state's bytes; a restore that fails or whose bytes differ is moved aside to
-`<workdir>/corrupt_checkpoints/` (nothing is deleted) and the previous step is tried, each attempt
-with a fresh CheckpointManager (after a failed restore a manager can fail on healthy steps too).
+Before anything is read, the target's tree paths, shapes and dtypes are compared with the
+checkpoint's stored metadata: a different model (a changed latent size, another optimizer) is a
+ConfigError naming the first differing leaves, and nothing is touched. Only a checkpoint whose
+structure matches but whose files cannot be read, or whose bytes differ from the sha256 stored at
+save time (Orbax restores a same-size overwrite of a file without complaint), counts as damaged: it
+is moved aside to `<workdir>/corrupt_checkpoints/` (nothing is deleted) and the previous step is
+tried, each attempt with a fresh CheckpointManager (after a failed restore a manager can fail on
+healthy steps too). What Orbax logs while failing goes to `<workdir>/checkpoint_errors.log`, not to
+the terminal.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import time
+import traceback
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxae.errors import CheckpointError
+from jaxae.errors import CheckpointError, ConfigError
 
 log = logging.getLogger("jaxae")
 
@@ -31,6 +38,35 @@ def state_checksum(state: Any) -> str:
         h.update(f"{a.dtype}{a.shape}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
+
+
+def _name(entry) -> str:
+    for attr in ("name", "key", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
+def leaf_table(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+    """'params/encoder/kernel' -> (shape, dtype) for every array leaf of a tree (arrays, ShapeDtypeStructs
+    or Orbax's stored metadata)."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(_name(k) for k in path): (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+            for path, leaf in leaves if hasattr(leaf, "shape")}
+
+
+def structure_differences(stored: dict, requested: dict, limit: int = 3) -> list[str]:
+    """The first `limit` differences between two leaf tables, as 'path: stored ..., requested ...'."""
+    out = []
+    for path in sorted(set(stored) | set(requested)):
+        a, b = stored.get(path), requested.get(path)
+        if a == b:
+            continue
+        show = lambda v: "nothing" if v is None else (f"{v[0]}" if v[1] in ("float32",) else f"{v[0]} {v[1]}")  # noqa: E731
+        out.append(f"{path}: stored {show(a)}, requested {show(b)}")
+        if len(out) == limit:
+            break
+    return out
 
 
 class Checkpointer:
@@ -65,6 +101,18 @@ class Checkpointer:
             )
             manager.wait_until_finished()
 
+    def stored_leaves(self, epoch: int) -> dict[str, tuple[tuple[int, ...], str]] | None:
+        """The leaf table (see `leaf_table`) of the state saved at `epoch`, from Orbax's metadata; None
+        when the metadata cannot be read (a damaged checkpoint)."""
+        with self._quiet():
+            try:
+                metadata = ocp.StandardCheckpointer().metadata(os.path.join(self.directory, str(epoch), "state"))
+                tree = getattr(metadata, "item_metadata", metadata)
+                return leaf_table(getattr(tree, "tree", tree))
+            except Exception:  # a damaged or missing metadata file
+                self._log_exception(f"reading the metadata of epoch {epoch}")
+                return None
+
     def restore_latest(self, target: Any) -> tuple[int, Any] | None:
         """Restores the newest checkpoint that reads back intact.
 
@@ -75,6 +123,8 @@ class Checkpointer:
           (epoch, state), or None when there is no checkpoint at all.
 
         Raises:
+          ConfigError: the newest checkpoint holds a state of another structure (a model with other
+            sizes, another optimizer): the request is wrong, not the files, so nothing is touched.
           CheckpointError: checkpoints exist but none is readable.
         """
         # Restore onto this process's first device, whatever topology saved it (a CPU run resumed
@@ -82,19 +132,30 @@ class Checkpointer:
         device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                                 jax.eval_shape(lambda: target))
+        requested = leaf_table(abstract)
         epochs = self.epochs()
         for epoch in reversed(epochs):
+            stored = self.stored_leaves(epoch)
+            differences = structure_differences(stored, requested) if stored is not None else []
+            if differences:
+                raise ConfigError(
+                    f"the checkpoint of epoch {epoch} in {self.directory} holds a different model than requested "
+                    f"({'; '.join(differences)}); resume it with the settings it was trained with, or start a new "
+                    "run in another folder (the checkpoints are untouched)"
+                )
             try:
-                with self._manager() as manager:
-                    restored = manager.restore(
-                        epoch,
-                        args=ocp.args.Composite(
-                            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-                        ),
-                    )
+                with self._quiet():
+                    with self._manager() as manager:
+                        restored = manager.restore(
+                            epoch,
+                            args=ocp.args.Composite(
+                                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+                            ),
+                        )
                 state, meta = restored.state, restored.meta
                 problem = None if state_checksum(state) == meta.get("sha256") else "checksum mismatch"
             except Exception as e:  # Orbax/TensorStore raise many types for damaged files
+                self._log_exception(f"restoring epoch {epoch}")
                 problem = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             if problem is None:
                 return epoch, state
@@ -107,6 +168,34 @@ class Checkpointer:
                 "they were moved to corrupt_checkpoints/; start a new run without --resume"
             )
         return None
+
+    @property
+    def error_log(self) -> str:
+        """Where the details of failed reads go: checkpoint_errors.log beside checkpoints/."""
+        return os.path.join(os.path.dirname(self.directory), "checkpoint_errors.log")
+
+    def _log_exception(self, what: str) -> None:
+        with open(self.error_log, "a") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n{traceback.format_exc()}\n")
+
+    @contextlib.contextmanager
+    def _quiet(self):
+        """Sends the errors Orbax, TensorStore and absl log meanwhile to the error log instead of the terminal
+        (their warnings, e.g. about metadata files older Orbax versions did not write, are dropped)."""
+        handler = logging.FileHandler(self.error_log, delay=True)
+        handler.setLevel(logging.ERROR)
+        loggers = [logging.getLogger(name) for name in ("absl", "orbax")]
+        saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
+        for lg in loggers:
+            lg.handlers[:] = [handler]
+            lg.propagate = False
+        try:
+            yield
+        finally:
+            for lg, (handlers, propagate) in zip(loggers, saved):
+                lg.handlers[:] = handlers
+                lg.propagate = propagate
+            handler.close()
 
     def _quarantine(self, epoch: int) -> str:
         aside = os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints")

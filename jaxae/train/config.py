@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jaxae.data.dataset import take
 from jaxae.errors import ConfigError
 from jaxae.estimators import PRECISIONS
 
@@ -87,7 +88,7 @@ class TrainConfig:
 
     def init_batch(self, images):
         """The training examples the model's init sees (see init_examples)."""
-        return images if self.init_examples < 0 else images[: self.init_examples or self.batch_size]
+        return images if self.init_examples < 0 else take(images, slice(0, self.init_examples or self.batch_size))
 
     def scales(self) -> list[float]:
         """The learning-rate multipliers (empty: no sweep)."""

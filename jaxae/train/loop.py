@@ -14,13 +14,14 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxae import viz
-from jaxae.data.dataset import Dataset
+from jaxae.data.dataset import Dataset, images_of, n_examples, nbytes, take
 from jaxae.errors import ConfigError, TrainingDiverged
 from jaxae.estimators import with_precision
 from jaxae.optim import ScaleState, scale_by_model
 from jaxae.train import parallel, steps
 from jaxae.train.checkpoint import Checkpointer
 from jaxae.train.config import TrainConfig
+from jaxae.train.contracts import check_task
 from jaxae.train.rundir import RunDir
 from jaxae.train.state import Task, TrainState, init_state
 
@@ -39,7 +40,7 @@ class FitResult(NamedTuple):
     history: list
 
 
-def choose_mode(mode: str, images: np.ndarray, preferred: dict | None = None) -> str:
+def choose_mode(mode: str, images, preferred: dict | None = None) -> str:
     """Resolves "auto": "stream" for data too big for the device, else the model's measured-faster
     mode for the backend (`preferred`, from Task.modes), else the backend's DEFAULT_MODE."""
     if mode != "auto":
@@ -47,7 +48,7 @@ def choose_mode(mode: str, images: np.ndarray, preferred: dict | None = None) ->
     device = jax.devices()[0]
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     limit = (stats or {}).get("bytes_limit")
-    if limit and images.nbytes > limit // 2:
+    if limit and nbytes(images) > limit // 2:
         return "stream"
     return (preferred or {}).get(device.platform) or DEFAULT_MODE.get(device.platform, "scan")
 
@@ -66,11 +67,14 @@ def fit(
 
     Args:
       task: the model's Task (see jaxae.train.state).
-      data: a Dataset; its images stay uint8 (or float) and are preprocessed inside the step.
+      data: a Dataset; its examples (an array or a pytree of per-example arrays) stay uint8 (or float)
+        and are preprocessed inside the step.
       config: the TrainConfig.
       workdir: run folder for config.json, metrics.jsonl, checkpoints/, images/ (None: keep nothing).
       resume: continue from the newest intact checkpoint in workdir.
-      run_config: extra configuration recorded in config.json and checked on resume (model, data).
+      run_config: extra configuration recorded in config.json and checked on resume; by default
+        config.json holds the task's spec (model name and config), the data's name and the folder it
+        was found in, and the TrainConfig, which is all `load_run` needs to reopen the run.
       config_defaults: defaults of run_config's options (e.g. {"model": ...}, and "train" for a model's
         own TrainConfig defaults), so a run recorded before an option existed resumes while the option
         keeps its default.
@@ -92,9 +96,11 @@ def fit(
         data = task.adapt_data(data)
     if task.validate:
         task.validate(data)
-    n_train = data.train_images.shape[0]
+    n_train = n_examples(data.train_images)
     if config.batch_size > n_train:
         raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
+    check_task(task, take(data.train_images, slice(0, config.batch_size)),
+               take(data.test_images, slice(0, config.eval_batch_size)))
     mode = choose_mode(config.mode, data.train_images, task.modes)
     n_models = config.n_models
     task = configured(task, config)
@@ -107,7 +113,8 @@ def fit(
     if run:
         train_defaults = {**dataclasses.asdict(TrainConfig()), **(config_defaults or {}).get("train", {})}
         defaults = json.loads(json.dumps({**(config_defaults or {}), "train": train_defaults}))
-        run.prepare({**(run_config or {}), "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults)
+        recorded = {**(task.spec or {}), "data": data.name, "data_dir": data.source, **(run_config or {})}
+        run.prepare({**recorded, "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults)
     ckpt = run.checkpointer(config.keep) if run else None
 
     start = 0
@@ -122,7 +129,8 @@ def fit(
     state = dp.put_state(state) if dp else jax.device_put(state)
     train_images = data.train_images if mode == "stream" else put(data.train_images)
     test_images = put(data.test_images)
-    train_subset = put(data.train_images[: len(data.test_images)]) if config.train_eval else None
+    n_test = n_examples(data.test_images)
+    train_subset = put(take(data.train_images, slice(0, n_test))) if config.train_eval else None
     run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
     evaluate = functools.partial(steps.evaluate, task, config.eval_batch_size)
     evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None)) if n_models > 1 else evaluate)
@@ -204,7 +212,7 @@ def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
     equals the single run of its seed and learning rate)."""
     if config.n_models == 1:
         return init_state(task, config.seed, example_raw)
-    example = jax.numpy.asarray(example_raw)
+    example = jax.tree.map(jax.numpy.asarray, example_raw)
     seeds, scales = (jax.numpy.asarray(x) for x in zip(*config.models()))
     state = jax.jit(jax.vmap(lambda s: init_state(task, s, example)))(seeds)
     if config.scales():  # the last transformation of the chain is scale_by_model
@@ -231,7 +239,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     With config.n_models > 1 the state is a stack of models and every function is vmapped over it (the
     images are shared); with a DataParallel `dp`, batches are split over its devices."""
     batch = config.batch_size
-    n = images.shape[0]
+    n = n_examples(images)
     many = config.n_models > 1
     split = dp is not None and not dp.models  # the batch is split over devices
     kw = {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None}
@@ -264,13 +272,13 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
 
     step = compile_fn(functools.partial(steps.train_step, task, **kw), 1)
     place = dp.place_batch if dp else jax.device_put
-    compiled = step.lower(state, place(images[:batch])).compile()
+    compiled = step.lower(state, place(take(images, slice(0, batch)))).compile()
 
     def run_epoch(state, images, epoch):
         perm = np.asarray(shuffle(state.key, epoch))
         out = []
         for i in range(n // batch):
-            state, metrics = compiled(state, place(images[perm[i * batch : (i + 1) * batch]]))
+            state, metrics = compiled(state, place(take(images, perm[i * batch : (i + 1) * batch])))
             out.append(metrics)
         return state, stack(out)
 
@@ -294,11 +302,15 @@ def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpo
 
 
 def _picture_fn(task: Task, data: Dataset):
-    """Writes originals above reconstructions for the first N_PICTURE test images."""
-    raw = jax.device_put(data.test_images[:N_PICTURE])
+    """Writes originals above reconstructions for the first N_PICTURE test images (None for data that
+    are not images)."""
+    if data.image_shape is None:
+        return None
+    raw = jax.device_put(take(data.test_images, slice(0, N_PICTURE)))
     key = jax.random.PRNGKey(0)
     reconstruct = jax.jit(lambda params: task.reconstruct(params, task.preprocess(key, raw)))
-    originals = np.asarray(jax.device_get(raw), np.float32) / (255.0 if raw.dtype == np.uint8 else 1.0)
+    images = images_of(raw)
+    originals = np.asarray(jax.device_get(images), np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
 
     def picture(params, path):
         viz.save_reconstructions(originals, np.asarray(reconstruct(params)), path)

@@ -16,7 +16,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxae.errors import ConfigError
-from jaxae.rand import AXIS
+from jaxae import rand
+
+AXIS = "data"  # the mesh's (and pmap's) device axis
 
 
 class DataParallel:
@@ -105,7 +107,8 @@ class Pmap(DataParallel):
     estimator state (PCD chains: leaves with a leading chain axis) is split over the devices inside
     and gathered back at the end of each call. Random draws over rows go through jaxae.rand, which
     gives each device its rows of the whole batch's draw, so the result does not depend on the device
-    count (tested against one device on 8 forced CPU devices).
+    count (tested against one device on 8 forced CPU devices); the step is traced inside
+    `jaxae.rand.rows_split_over("data")`, which asks for that explicitly.
     """
 
     name = "pmap"
@@ -150,7 +153,8 @@ class Pmap(DataParallel):
             def gather(x):
                 return jax.lax.all_gather(x, AXIS, tiled=True) if x.ndim else x
 
-            state, metrics = fn(state._replace(est_state=jax.tree.map(mine, state.est_state)), *args)
+            with rand.rows_split_over(AXIS):  # each device keeps its rows of every batch-wide draw
+                state, metrics = fn(state._replace(est_state=jax.tree.map(mine, state.est_state)), *args)
             return state._replace(est_state=jax.tree.map(gather, state.est_state)), metrics
 
         mapped = jax.pmap(per_device, axis_name=AXIS, in_axes=(0,) + (None,) * (1 + n_args), out_axes=None,

@@ -118,11 +118,17 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
 
+# where the data were found may change between sessions (a moved folder, --data-dir)
+NOT_COMPARED = ("data_dir",)
+
+
 def _differences(old: dict, new: dict, defaults: dict, prefix: str = "") -> list[str]:
     diffs = []
     for key in sorted(set(old) | set(new)):
         name = prefix + key
-        if key in RESUMABLE_CHANGES and prefix == "train.":
+        if (key in RESUMABLE_CHANGES and prefix == "train.") or (key in NOT_COMPARED and not prefix):
+            continue
+        if not prefix and key not in old and key not in defaults:  # recorded only by newer versions
             continue
         default = defaults.get(key) if isinstance(defaults, dict) else None
         a, b = old.get(key, default if not isinstance(default, dict) else None), new.get(key)

@@ -50,6 +50,9 @@ class Task(NamedTuple):
         (e.g. item-based recommenders transpose a user x item rating matrix).
       summarize: optional `summarize(means) -> dict` of extra metrics computed from the mean evaluation
         metrics (e.g. RMSE = sqrt(mean squared-error sum / mean count) over held-out ratings).
+      spec: what `fit` records in config.json so that the run reopens: {"model_name": a registered
+        model (jaxae.tasks.MODELS), "model": its config as a dict}; the built-in tasks fill it in, a
+        custom task leaves it None and is reopened with `load_run(workdir, task=...)`.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Task(NamedTuple):
     validate: Callable | None = None
     adapt_data: Callable | None = None
     summarize: Callable | None = None
+    spec: dict | None = None
 
 
 def init_state(task: Task, seed: int, example_raw: jax.Array) -> TrainState:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxae.data.dataset import n_examples, take
 from jaxae.train.state import Task, TrainState
 
 
@@ -33,7 +34,8 @@ def _finite(tree) -> jax.Array:
 
 
 def train_step(task: Task, state: TrainState, raw: jax.Array, constrain=None, reduce=None) -> tuple[TrainState, dict]:
-    """One optimizer step on a raw batch (batch, h, w). Metrics include grad_norm and finite.
+    """One optimizer step on a raw batch (an array or pytree of per-example arrays). Metrics include
+    grad_norm and finite.
 
     constrain: optional `constrain(batch) -> batch` placing the batch on devices (a data-parallel
     sharding, or this device's rows under pmap; see jaxae.train.parallel); applied to the raw batch
@@ -60,30 +62,31 @@ def batch_indices(perm: jax.Array, i: jax.Array, batch_size: int) -> jax.Array:
     return jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
 
 
-def train_epoch(task: Task, batch_size: int, state: TrainState, images: jax.Array,
+def train_epoch(task: Task, batch_size: int, state: TrainState, images,
                 constrain=None, reduce=None) -> tuple[TrainState, dict]:
     """One epoch as a single `lax.scan` over shuffled batches of device-resident `images`.
 
     Args:
-      images: (n, h, w) on device; the last n % batch_size shuffled examples are dropped.
+      images: the training examples on device: an array (n, ...) or a pytree of them (every leaf is
+        shuffled and batched together); the last n % batch_size shuffled examples are dropped.
 
     Returns:
       The new state and per-step metrics, each of shape (steps,).
     """
-    n = images.shape[0]
+    n = n_examples(images)
     steps = n // batch_size
     epoch = state.step // steps
     perm = shuffle(state.key, epoch, n)
 
     def body(state, i):
-        return train_step(task, state, images[batch_indices(perm, i, batch_size)], constrain, reduce)
+        return train_step(task, state, take(images, batch_indices(perm, i, batch_size)), constrain, reduce)
 
     return jax.lax.scan(body, state, jnp.arange(steps))
 
 
 def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, i, constrain=None, reduce=None):
     """The per-step mode: gathers batch i of `perm` from device-resident images, then one step."""
-    return train_step(task, state, images[batch_indices(perm, i, batch_size)], constrain, reduce)
+    return train_step(task, state, take(images, batch_indices(perm, i, batch_size)), constrain, reduce)
 
 
 def eval_inputs(task: Task, key: jax.Array, images: jax.Array) -> jax.Array:
@@ -92,9 +95,10 @@ def eval_inputs(task: Task, key: jax.Array, images: jax.Array) -> jax.Array:
     return task.preprocess(jax.random.fold_in(eval_key(key), 0), images)
 
 
-def evaluate(task: Task, batch_size: int, state: TrainState, images: jax.Array) -> dict:
-    """Mean per-example metrics over all of `images` (padded to whole batches, padding masked)."""
-    n = images.shape[0]
+def evaluate(task: Task, batch_size: int, state: TrainState, images) -> dict:
+    """Mean per-example metrics over all of `images` (an array or a pytree of per-example arrays;
+    padded to whole batches, padding masked)."""
+    n = n_examples(images)
     steps = -(-n // batch_size)
     pad = steps * batch_size - n
     x = eval_inputs(task, state.key, images)  # an array, or a pytree of arrays (e.g. pixels and labels)

@@ -125,8 +125,7 @@ def test_unknown_dataset_name():
 @pytest.mark.parametrize("images, match", [
     (np.full((4, 28, 28), np.nan, np.float32), "NaN or infinite"),
     (np.full((4, 28, 28), np.inf, np.float32), "NaN or infinite"),
-    (np.zeros((4, 28, 28, 3), np.uint8), "expected \\(n, height, width\\)"),
-    (np.zeros((4, 783), np.uint8), "square number of pixels"),
+    (np.zeros((4, 28, 28, 3), np.uint8), "expected images \\(n, height, width\\) or vectors"),
     (np.zeros((0, 28, 28), np.uint8), "empty"),
     (np.full((4, 28, 28), 255.0, np.float32), "values in \\[255, 255\\]"),
     (np.zeros((4, 28, 28), np.complex64), "dtype complex64"),
@@ -141,6 +140,8 @@ def test_label_count_mismatch_in_arrays():
         jaxae.data.from_arrays(np.zeros((4, 28, 28), np.uint8), np.zeros(3), np.zeros((2, 28, 28), np.uint8), np.zeros(2))
 
 
-def test_flat_float_arrays_are_accepted():
-    d = jaxae.data.from_arrays(np.random.rand(4, 784), np.zeros(4), np.random.rand(2, 784), np.zeros(2))
-    assert d.train_images.shape == (4, 28, 28) and d.train_images.dtype == np.float32
+def test_vectors_of_any_width_are_accepted():
+    for width in (784, 50, 3):
+        d = jaxae.data.from_arrays(np.random.rand(4, width), np.zeros(4), np.random.rand(2, width), np.zeros(2))
+        assert d.train_images.shape == (4, width) and d.train_images.dtype == np.float32
+        assert d.image_shape is None and d.n_features == width

@@ -38,12 +38,14 @@ def test_real_files_have_the_published_counts(data_dir):
 
 def test_dataset_layout_keeps_test_ratings_out_of_the_input(u1):
     data = movielens.as_dataset(u1)
-    assert data.train_images.shape == (943, 1682) and data.test_images.shape == (943, 2, 1682)
-    assert np.array_equal(data.test_images[:, 0], data.train_images)  # the model's input: training ratings only
-    assert not np.any((data.test_images[:, 0] > 0) & (data.test_images[:, 1] > 0))
-    assert (data.test_images[:, 1] > 0).sum() == 20_000
+    test = data.test_images
+    assert data.train_images.shape == (943, 1682) and test["ratings"].shape == test["targets"].shape == (943, 1682)
+    assert np.array_equal(test["ratings"], data.train_images)  # the model's input: training ratings only
+    assert not np.any((test["ratings"] > 0) & (test["targets"] > 0))
+    assert (test["targets"] > 0).sum() == 20_000
+    assert data.source and os.path.isfile(os.path.join(data.source, "u1.base"))  # where the files were found
     items = movielens.transpose(data)
-    assert items.train_images.shape == (1682, 943) and np.array_equal(items.test_images[:, 1].T, data.test_images[:, 1])
+    assert items.train_images.shape == (1682, 943) and np.array_equal(items.test_images["targets"].T, test["targets"])
 
 
 def test_bad_rating_files(tmp_path):

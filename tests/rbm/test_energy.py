@@ -153,3 +153,17 @@ def test_non_binary_data_is_named():
 
     with pytest.raises(CheckpointError, match="NaN or inf"):
         rbm.check_finite(tiny_rbm().replace(b_hid=jnp.array([0.0, jnp.nan, 0.0, 0.0])))
+
+
+def test_uint8_pixels_are_refused_not_miscomputed():
+    """uint8 0/255 data would give silently wrong energies (and NaN base rates); each entry refuses it."""
+    params = tiny_rbm()
+    pixels = jnp.full((3, 6), 255, jnp.uint8)
+    with pytest.raises(DataError, match="must be floating point, got uint8.*binarize"):
+        rbm.free_energy(params, pixels)
+    with pytest.raises(DataError, match="must be floating point, got uint8"):
+        jax.jit(rbm.cd(1).estimate)(jax.random.PRNGKey(0), params, pixels, None)
+    with pytest.raises(DataError, match="float 0/1 data, got uint8"):
+        rbm.ais.base_rate_biases(pixels)
+    with pytest.raises(DataError, match="values in \\[0, 1\\]"):
+        rbm.ais.base_rate_biases(jnp.full((3, 6), 255.0))

@@ -74,3 +74,11 @@ def test_masked_units_never_influence_the_hidden_layer():
     p_masked, _ = rbm.sample_hidden(jax.random.PRNGKey(0), params, v * mask)
     p_other, _ = rbm.sample_hidden(jax.random.PRNGKey(0), params, jnp.array([[1, 0, 1, 0, 1, 0]], jnp.float32) * mask)
     np.testing.assert_array_equal(p_masked, p_other)
+
+
+@pytest.mark.parametrize("n_steps", [0, -3, 2.5, True])
+def test_n_steps_must_be_a_positive_int(n_steps):
+    params = tiny_rbm()
+    state = gibbs.init(jax.random.PRNGKey(0), params, jnp.ones((2, 6)))
+    with pytest.raises(ConfigError, match="n_steps must be a positive int"):
+        gibbs.run(jax.random.PRNGKey(1), state, params, n_steps)

@@ -91,9 +91,11 @@ def test_classifier_starts_from_the_pretrained_stack(small, tmp_path):
     loaded = dbn.load_stack(str(tmp_path))
     assert tree_equal(loaded, stack)
     task = dbn_finetune.classifier_task(dbn_finetune.ClassifierConfig(layers=(32, 16), pretrained=str(tmp_path)))
-    packed = dbn_finetune.with_labels(small)
-    assert packed.train_images.shape == (512, 785) and np.array_equal(packed.train_images[:, -1], small.train_labels)
-    params = task.init(jax.random.PRNGKey(0), task.preprocess(None, jnp.asarray(packed.train_images[:4])))["params"]
+    packed = jaxae.data.with_labels(small)  # the labels reach the loss as a leaf of the batch
+    assert np.array_equal(packed.train_images["image"], small.train_images)
+    assert np.array_equal(packed.train_images["label"], small.train_labels)
+    batch = jaxae.data.take(packed.train_images, slice(0, 4))
+    params = task.init(jax.random.PRNGKey(0), task.preprocess(None, batch))["params"]
     for i, layer in enumerate(stack):
         np.testing.assert_array_equal(params[f"dense_{i}"]["kernel"], layer.W)
     assert params["dense_2"]["kernel"].shape == (16, 10)

@@ -62,7 +62,7 @@ def test_top_n_never_uses_test_ratings_or_recommends_training_items():
 
 def test_bias_baseline_beats_the_global_mean(u1):
     data = movielens.as_dataset(u1)
-    train, test = data.train_images.astype(float), data.test_images[:, 1].astype(float)
+    train, test = data.train_images.astype(float), data.test_images["targets"].astype(float)
     bias = recsys.rmse_mae(recsys.fit_biases(train).predict(), test)[0]
     mean = recsys.rmse_mae(recsys.global_mean(train), test)[0]
     assert 0.95 < bias < 0.97 and 1.15 < mean < 1.16  # u1: 0.9599 and 1.1537

@@ -87,7 +87,11 @@ def main():
              "normal axis 1": lambda x: rand.normal(key, (3,) + x.shape, axis=1),
              "categorical": lambda x: rand.categorical(key, x), "randint": lambda x: rand.randint(key, x.shape[:1], 0, 9)}
     for name, draw in draws.items():
-        per_device = jax.pmap(draw, axis_name=rand.AXIS)(p.reshape(8, 8, 10))
+        def split(x, draw=draw):
+            with rand.rows_split_over("rows"):
+                return draw(x)
+
+        per_device = jax.pmap(split, axis_name="rows")(p.reshape(8, 8, 10))
         whole = np.asarray(draw(p))
         if name == "normal axis 1":
             per_device = np.moveaxis(np.asarray(per_device), 0, 1).reshape(whole.shape)
