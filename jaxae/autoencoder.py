@@ -63,7 +63,8 @@ class ConvAutoencoder(nn.Module):
     """(batch, h, w) images -> (batch, h, w) reconstructions, NHWC inside.
 
     Attributes:
-      encoder, decoder: layer specs (see jaxae.nn.conv), e.g. CHAPTER_ENCODER and CHAPTER_DECODER.
+      encoder: the encoder's layer spec (see jaxae.nn.conv), e.g. CHAPTER_ENCODER.
+      decoder: the decoder's layer spec, e.g. CHAPTER_DECODER.
       output: "tanh" or "sigmoid".
     """
 

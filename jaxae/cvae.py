@@ -10,6 +10,7 @@ jaxae.vae's, whose densities they reuse; the importance-sampled likelihood they 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -71,14 +72,16 @@ class CVAE(nn.Module):
 
 def encode(model: CVAE, params, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     """q(z | x, y)'s mean and log-variance, each (batch, latent)."""
-    return model.apply({"params": params}, x, y, method=CVAE.encode)
+    out: Any = model.apply({"params": params}, x, y, method=CVAE.encode)
+    return out
 
 
 def decode(model: CVAE, params, z: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Decoder logits (..., batch, n_features) for codes z (..., batch, latent) and labels y (batch,),
     and the Gaussian decoder's log_sigma."""
-    return (model.apply({"params": params}, z, y, method=CVAE.decode),
-            model.apply({"params": params}, method=CVAE.noise_scale))
+    logits: Any = model.apply({"params": params}, z, y, method=CVAE.decode)
+    log_sigma: Any = model.apply({"params": params}, method=CVAE.noise_scale)
+    return logits, log_sigma
 
 
 def _log_px(model: CVAE, params, z: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:

@@ -13,20 +13,41 @@ of scalar arrays; it should contain "loss" when the estimator has one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import jax
 import optax
 
 from jaxae.errors import ConfigError
-from jaxae.types import Batch, EstState, Metrics, Params
+from jaxae.types import Batch, EstState, Metrics, Params, PRNGKey
+
+
+class InitFn(Protocol):
+    """`init(key, params) -> est_state`: the estimator's state for these parameters."""
+
+    def __call__(self, key: PRNGKey, params: Params) -> EstState: ...
+
+
+class EstimateFn(Protocol):
+    """`estimate(key, params, batch, state) -> (grads, state, metrics)`: gradients (descent sign, the
+    structure of params), the next state, and a dict of scalar metrics."""
+
+    def __call__(self, key: PRNGKey, params: Params, batch: Batch,
+                 state: EstState) -> tuple[Params, EstState, Metrics]: ...
+
+
+LossFn = Callable[[PRNGKey, Params, Batch], tuple[jax.Array, Metrics]]
+"""`loss_fn(key, params, batch) -> (loss, metrics)`: a scalar to minimise and a dict of scalars."""
+
+ScheduledLossFn = Callable[[PRNGKey, Params, Batch, jax.Array], tuple[jax.Array, Metrics]]
+"""`loss_fn(key, params, batch, step) -> (loss, metrics)` for losses that change with the step."""
 
 
 class Estimator(NamedTuple):
     """A gradient estimator: `init(key, params)` and `estimate(key, params, batch, state)`."""
 
-    init: Callable[[jax.Array, Params], EstState]
-    estimate: Callable[[jax.Array, Params, Batch, EstState], tuple[Params, EstState, Metrics]]
+    init: InitFn
+    estimate: EstimateFn
 
 
 def _checked(loss_fn: Callable, name: str = "loss_fn") -> Callable:
@@ -46,7 +67,7 @@ def _checked(loss_fn: Callable, name: str = "loss_fn") -> Callable:
     return checked
 
 
-def from_loss(loss_fn: Callable[[jax.Array, Params, Batch], tuple[jax.Array, Metrics]]) -> Estimator:
+def from_loss(loss_fn: LossFn) -> Estimator:
     """Wraps a differentiable loss into an Estimator with `jax.value_and_grad`.
 
     Args:
@@ -105,10 +126,10 @@ def with_precision(estimator: Estimator, precision: str) -> Estimator:
 class StepCount(NamedTuple):
     """Estimator state of `from_scheduled_loss`: optimizer steps taken so far."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # (shadows tuple.count; the name is in old checkpoints)
 
 
-def from_scheduled_loss(loss_fn: Callable[[jax.Array, Params, Batch, jax.Array], tuple[jax.Array, Metrics]]) -> Estimator:
+def from_scheduled_loss(loss_fn: ScheduledLossFn) -> Estimator:
     """Like `from_loss` for a loss that depends on the step (KL warm-up, annealing).
 
     Args:

@@ -3,6 +3,7 @@ any model that gives importance log-weights (e.g. `jaxae.vae.log_weights`)."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +41,7 @@ def importance_nll(key: jax.Array, log_weights, params, x: jax.Array, k: int, ch
     return -(total - jnp.log(jnp.float32(k)))
 
 
-def dataset_nll(key: jax.Array, log_weights, params, x: np.ndarray, k: int = 5000, chunk: int = 500,
+def dataset_nll(key: jax.Array, log_weights, params, x: Any, k: int = 5000, chunk: int = 500,
                 batch_size: int = 100, progress=None) -> np.ndarray:
     """importance_nll over a whole preprocessed dataset (an array or a pytree of per-example arrays),
     `batch_size` examples at a time.

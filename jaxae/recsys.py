@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -67,7 +67,8 @@ def autorec_predict(model: AutoRec, params, raw: jax.Array, default_rating: floa
     """I-AutoRec's predictions for item rows raw (b, n_users) of ratings: the reconstruction clipped to
     1..5, and `default_rating` for items without training ratings (as in the paper)."""
     r = raw.astype(jnp.float32)
-    out = jnp.clip(model.apply(params, r), 1.0, 5.0)
+    reconstruction: Any = model.apply(params, r)
+    out = jnp.clip(reconstruction, 1.0, 5.0)
     cold = jnp.sum(raw > 0, axis=-1, keepdims=True) == 0
     return jnp.where(cold, default_rating, out)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -60,7 +61,7 @@ class VAE(nn.Module):
             self.head = MLP(tuple(reversed(self.hidden)) + (self.n_features,))
         else:
             self.convs = ConvStack(parse_spec("c32k4s2p1,c64k4s2p1"), final_activation=nn.relu)
-            self.body = dense(256)
+            self.body = dense(256)  # type: ignore[assignment]  # (a Dense here, an MLP for arch mlp)
             self.head_dense = MLP((256, 7 * 7 * 64), final_activation=nn.relu)
             self.deconvs = ConvStack(parse_spec("t32k4s2p1,t1k4s2p1"))
         self.mean = dense(self.latent)
@@ -119,7 +120,7 @@ def continuous_bernoulli_log_norm(logits: jax.Array) -> jax.Array:
     return jnp.where(small, jnp.log(2.0) + logits**2 / 12.0, exact)
 
 
-def log_normal(z: jax.Array, mean: jax.Array, log_var: jax.Array) -> jax.Array:
+def log_normal(z: jax.Array, mean: jax.Array | float, log_var: jax.Array) -> jax.Array:
     """log N(z; mean, diag(exp(log_var))) summed over the last axis."""
     return jnp.sum(-0.5 * (LOG_2PI + log_var + (z - mean) ** 2 / jnp.exp(log_var)), axis=-1)
 
@@ -134,12 +135,15 @@ def kl_divergence(mean: jax.Array, log_var: jax.Array) -> jax.Array:
 
 def encode(model: VAE, params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """q(z|x)'s mean and log-variance, each (batch, latent)."""
-    return model.apply({"params": params}, x, method=VAE.encode)
+    out: Any = model.apply({"params": params}, x, method=VAE.encode)
+    return out
 
 
 def decode(model: VAE, params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Decoder logits (..., n_features) for codes z (..., latent), and the Gaussian decoder's log_sigma."""
-    return model.apply({"params": params}, z, method=VAE.decode), model.apply({"params": params}, method=VAE.noise_scale)
+    logits: Any = model.apply({"params": params}, z, method=VAE.decode)
+    log_sigma: Any = model.apply({"params": params}, method=VAE.noise_scale)
+    return logits, log_sigma
 
 
 def sample_latent(key: jax.Array, mean: jax.Array, log_var: jax.Array, k: int) -> jax.Array:

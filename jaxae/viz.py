@@ -17,7 +17,7 @@ def grid(images: np.ndarray, columns: int = 8, pad: int = 2, zoom: int = 2) -> I
         r, c = divmod(i, columns)
         canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = img
     picture = Image.fromarray((canvas * 255).round().astype(np.uint8), mode="L")
-    return picture.resize((picture.width * zoom, picture.height * zoom), Image.NEAREST)
+    return picture.resize((picture.width * zoom, picture.height * zoom), Image.Resampling.NEAREST)
 
 
 def save_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, path: str, columns: int = 8) -> None:

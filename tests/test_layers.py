@@ -141,3 +141,15 @@ def test_apps_dispatch_on_offers_not_on_types_or_names():
             if names_a_model and any(isinstance(c, ast.Constant) and isinstance(c.value, str) for c in sides):
                 found.append(f"{name}.py:{node.lineno} compares a model name: {ast.unparse(node)}")
     assert found == []
+
+
+@pytest.mark.parametrize("package", ["jaxae", "jaxae.rbm", "jaxae.data", "jaxae.nn", "jaxae.train", "jaxae.tasks",
+                                     "jaxae.apps"])
+def test_every_package_lists_its_public_names_sorted(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    names = module.__all__
+    assert list(names) == sorted(names), f"{package}.__all__ is not sorted"
+    missing = [n for n in names if not hasattr(module, n)]
+    assert not missing, f"{package}.__all__ names {missing}, which it does not have"

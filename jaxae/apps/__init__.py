@@ -1,1 +1,5 @@
-"""The `jaxae` command line (layer 4): one module per command, dispatching on what a task offers."""
+"""The `jaxae` command line (layer 4): one module per command (cli, train, evaluate, sample, recommend),
+dispatching on what a task offers."""
+from jaxae.apps.cli import main
+
+__all__ = ["main"]

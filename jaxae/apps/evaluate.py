@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from jaxae import pca, rbm, recsys
 from jaxae.apps.recommend import rating_matrices, recommender
 from jaxae.data import n_examples, take
-from jaxae.errors import CheckpointError, JaxaeError
+from jaxae.errors import CheckpointError, ConfigError, JaxaeError
 from jaxae.likelihood import dataset_nll
 from jaxae.tasks import Run, load_run
 from jaxae.train import RunDir, steps
@@ -69,20 +69,25 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
     return result
 
 
+def _code_size(run: Run) -> int:
+    if run.offers.codec is None:
+        raise ConfigError(f"{run.path} is a {run.model} run, which has no code to compare with PCA")
+    return run.offers.codec.latent
+
+
 def fit_pca(run: Run) -> pca.PCA:
     """PCA with as many components as the run's code, fitted on its (preprocessed) training images."""
-    return pca.fit(steps.eval_inputs(run.task, run.state.key, on_device(run.data.train_images)),
-                   run.offers.codec.latent)
+    return pca.fit(steps.eval_inputs(run.task, run.state.key, on_device(run.data.train_images)), _code_size(run))
 
 
-def pca_baseline(run: Run, images: np.ndarray) -> dict:
+def pca_baseline(run: Run, images) -> dict:
     """Test squared reconstruction error per image of PCA at the run's code size (see fit_pca)."""
     test = steps.eval_inputs(run.task, run.state.key, on_device(images))
-    return {"pca_components": run.offers.codec.latent,
+    return {"pca_components": _code_size(run),
             "pca_test_squared_error": float(jnp.mean(pca.squared_error(fit_pca(run), test)))}
 
 
-def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int) -> dict:
+def rbm_likelihood(run: Run, images, chains: int, temperatures: int) -> dict:
     """AIS log Z (base rate from the binarized training data) and the mean test log-likelihood
     -F(v) - log Z; with at most 24 units in an enumerable layer, also the exact log Z.
 
@@ -91,6 +96,8 @@ def rbm_likelihood(run: Run, images: np.ndarray, chains: int, temperatures: int)
         the RBM's unit types.
     """
     boltzmann = run.offers.boltzmann
+    if boltzmann is None:
+        raise ConfigError(f"--ais estimates an RBM's log Z, but {run.path} is a {run.model} run; drop --ais")
     params = boltzmann.rbm(run.state.params)
     if boltzmann.likelihood:
         raise JaxaeError(f"--ais: {run.path} has no test log-likelihood ({boltzmann.likelihood}); drop --ais")

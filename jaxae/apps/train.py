@@ -31,7 +31,8 @@ def train_command(args) -> int:
         size = f"{jdata.n_examples(dataset.train_images)} train, {jdata.n_examples(dataset.test_images)} test {kind}"
     logging.getLogger("jaxae").info("training %s on %s (%s) in %s", args.model, dataset.name, size, workdir)
     run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": args.data}
-    if entry.pretrain is not None:
+    if entry.pretrain is not None or entry.task is None:
+        assert entry.pretrain is not None, f"{args.model} has neither a task nor a training procedure"
         entry.pretrain(model_config, dataset, train_config, workdir, resume=args.resume, run_config=run_config)
         return _print_stack(model_config, workdir)
     defaults = {"model": dataclasses.asdict(entry.config()), "train": entry.train_defaults}

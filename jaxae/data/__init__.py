@@ -40,5 +40,5 @@ def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
 
 
-__all__ = ["DataError", "Dataset", "FASHION_MNIST", "MNIST", "NAMES", "check_images", "from_arrays", "images_of", "known", "load",
+__all__ = ["Dataset", "FASHION_MNIST", "MNIST", "NAMES", "check_images", "from_arrays", "images_of", "known", "load",
            "load_mini", "movielens", "n_examples", "take", "with_labels"]

@@ -274,12 +274,12 @@ def load_named(name: str, data_dir: str | None = None, *, download_ok: bool = Tr
 
 
 def as_dataset(ml: MovieLens) -> Dataset:
-    """The split as the trainer's Dataset, one example per user:
+    """The split as the trainer's Dataset, one example per user.
 
-    train_images: (n_users, n_items) uint8 training ratings, 0 where unrated;
-    test_images: {"ratings": the same training ratings (the model's input), "targets": the held-out
+    - train_images: (n_users, n_items) uint8 training ratings, 0 where unrated;
+    - test_images: {"ratings": the same training ratings (the model's input), "targets": the held-out
       ratings}, each (n_users, n_items) uint8, so evaluation never sees a test rating as input;
-    labels: user ids (0-based).
+    - labels: user ids (0-based).
     """
     train = to_matrix(ml.train, ml.n_users, ml.n_items)
     test = to_matrix(ml.test, ml.n_users, ml.n_items)

@@ -37,4 +37,5 @@ def load_tfds(name: str, data_dir: str | None = None, *, download: bool = False)
             images = images[..., 0]
         labels = np.asarray([r["label"] for r in records])
         arrays += [check_images(images, labels, f"tfds:{name}"), labels]
-    return Dataset(*arrays, name=f"tfds:{name}", source=data_dir)
+    train_images, train_labels, test_images, test_labels = arrays
+    return Dataset(train_images, train_labels, test_images, test_labels, f"tfds:{name}", data_dir)

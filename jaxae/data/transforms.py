@@ -5,29 +5,31 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jaxae import rand
 from jaxae.errors import ConfigError
 
 
-def to_unit(x: jax.Array) -> jax.Array:
+def to_unit(x: ArrayLike) -> jax.Array:
     """(…) uint8 in 0..255 or float in [0, 1] -> float32 in [0, 1]."""
+    x = jnp.asarray(x)
     if x.dtype == jnp.uint8:
         return x.astype(jnp.float32) / 255.0
     return x.astype(jnp.float32)
 
 
-def scale(x: jax.Array, low: float = 0.0, high: float = 1.0) -> jax.Array:
+def scale(x: ArrayLike, low: float = 0.0, high: float = 1.0) -> jax.Array:
     """Affine map of pixels to [low, high]; (-1, 1) is the chapter's Normalize((0.5,), (0.5,))."""
     return low + (high - low) * to_unit(x)
 
 
-def binarize(x: jax.Array, threshold: float = 0.5) -> jax.Array:
+def binarize(x: ArrayLike, threshold: float = 0.5) -> jax.Array:
     """Static binarization: float32 1.0 where the [0, 1] pixel exceeds `threshold`, else 0.0."""
     return (to_unit(x) > threshold).astype(jnp.float32)
 
 
-def dynamic_binarize(key: jax.Array, x: jax.Array) -> jax.Array:
+def dynamic_binarize(key: jax.Array, x: ArrayLike) -> jax.Array:
     """Dynamic binarization: a fresh Bernoulli(pixel) sample, float32 in {0, 1}, per call and key."""
     p = to_unit(x)
     return rand.bernoulli(key, p).astype(jnp.float32)

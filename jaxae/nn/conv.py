@@ -1,9 +1,11 @@
 """Convolution layers with PyTorch's shape semantics, and a small layer-spec language.
 
-A spec is a comma-separated list of layers, e.g. the chapter's encoder "c16k3s3p1,m2s2,c8k3s2p1,m2s1":
+A spec is a comma-separated list of layers, e.g. the chapter's encoder "c16k3s3p1,m2s2,c8k3s2p1,m2s1"::
+
   cFkKsSpP  Conv2d(→F, kernel K, stride S, padding P)            out = (H + 2P - K) // S + 1
   mKsS      MaxPool2d(kernel K, stride S)                          out = (H - K) // S + 1
   tFkKsSpP  ConvTranspose2d(→F, kernel K, stride S, padding P)     out = (H - 1) * S - 2P + K
+
 s defaults to 1 and p to 0. Every conv is followed by the block's activation except the last layer
 of a decoder, which gets the output activation.
 """
@@ -40,7 +42,7 @@ def parse_spec(spec: str) -> tuple[Layer, ...]:
     for text in [t.strip() for t in spec.split(",") if t.strip()]:
         text = re.sub(r"^m(\d)", r"mk\1", text) if re.match(r"^m\d", text) else text
         m = _LAYER.match(text)
-        kind = {"c": "conv", "m": "pool", "t": "transpose"}.get(text[:1])
+        kind = {"c": "conv", "m": "pool", "t": "transpose"}.get(text[:1], "")
         if not m or (kind != "pool" and not m["f"]) or (kind == "pool" and m["f"]):
             raise ConfigError(
                 f"bad layer {text!r} in {spec!r}: write cFkKsSpP (conv), mKsS (max-pool) or tFkKsSpP "

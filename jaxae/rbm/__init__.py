@@ -12,13 +12,13 @@ from jaxae.rbm.cd import Sparsity, cd, cd_gradient, pcd
 from jaxae.rbm.energy import (energy, free_energy, hidden_logits, hidden_mean, pseudo_log_likelihood,
                               sample_hidden, sample_visible, visible_logits)
 from jaxae.rbm.exact import all_binary, exact_log_partition
-from jaxae.rbm.gibbs import GibbsInfo, GibbsState, build_kernel
+from jaxae.rbm.gibbs import GibbsInfo, GibbsState, Kernel, build_kernel
 from jaxae.rbm.params import RBMParams, check_binary, check_finite, check_visible, init, weights_mask
 from jaxae.rbm.units import HIDDEN, VISIBLE, Units
 
 __all__ = [
-    "HIDDEN", "VISIBLE", "GibbsInfo", "GibbsState", "RBMParams", "Sparsity", "Units", "ais", "all_binary",
-    "build_kernel", "cd", "cd_gradient", "check_binary", "check_finite", "check_visible", "dbn", "energy",
-    "exact_log_partition", "free_energy", "gibbs", "hidden_logits", "hidden_mean", "init", "pcd",
-    "pseudo_log_likelihood", "sample_hidden", "sample_visible", "visible_logits", "weights_mask",
+    "GibbsInfo", "GibbsState", "HIDDEN", "Kernel", "RBMParams", "Sparsity", "Units", "VISIBLE", "ais",
+    "all_binary", "build_kernel", "cd", "cd_gradient", "check_binary", "check_finite", "check_visible",
+    "dbn", "energy", "exact_log_partition", "free_energy", "gibbs", "hidden_logits", "hidden_mean", "init",
+    "pcd", "pseudo_log_likelihood", "sample_hidden", "sample_visible", "visible_logits", "weights_mask",
 ]

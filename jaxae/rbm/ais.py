@@ -2,8 +2,10 @@
 
 Salakhutdinov & Murray 2008, "On the quantitative analysis of deep belief networks", section 3:
 a base-rate RBM A with W = 0, hidden biases 0 and visible biases b_A (from the data's pixel
-marginals), geometric path p_beta(v) ∝ p*_A(v)^(1 - beta) p*_B(v)^beta with
+marginals), geometric path ``p_beta(v) ∝ p*_A(v)^(1 - beta) p*_B(v)^beta`` with::
+
     log p*_beta(v) = (1 - beta) b_A·v + beta b_vis·v + sum_j g(beta (b_hid + v W)_j),
+
 g = softplus for Bernoulli hidden units and g(a) = a^2 / 2 for Gaussian ones (their free energy is
 analytic: the integral over h of a unit-variance Gaussian), Gibbs transitions that leave p_beta
 invariant, and importance log-weights accumulated in float32 along the chain.

@@ -4,7 +4,7 @@ A stack is a list of `RBMParams`, bottom first: RBM i + 1 models the hidden unit
 RBM may have Gaussian (linear) hidden units, the code layer of Hinton & Salakhutdinov's (2006) deep
 autoencoder, and label units that join a one-hot class to its visible layer, so that `generate`
 draws digits of a chosen class. `up` is the deterministic bottom-up pass; `unroll` and
-`unroll_decoder` turn the stack into the parameters of `jaxae.nn.MLP`s computing the bottom-up and
+`unroll_decoder` turn the stack into the parameters of `jaxae.nn.MLP` networks computing the bottom-up and
 top-down passes (the start of fine-tuning).
 """
 from __future__ import annotations

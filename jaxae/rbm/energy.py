@@ -1,11 +1,15 @@
 """Energies, free energies and the conditional distributions of an RBM, as pure functions.
 
-Bernoulli-Bernoulli energy (Hinton 2010, "A Practical Guide to Training RBMs", eq. 1):
+Bernoulli-Bernoulli energy (Hinton 2010, "A Practical Guide to Training RBMs", eq. 1) and free energy,
+so that p(v) = exp(-F(v)) / Z::
+
     E(v, h) = -b_vis·v - b_hid·h - v·W·h
-and free energy F(v) = -b_vis·v - sum_j softplus(b_hid_j + (v·W)_j), so p(v) = exp(-F(v)) / Z.
-Gaussian visible units (unit variance) use |v - b_vis|^2 / 2 in place of -b_vis·v; Gaussian hidden units
-add |h|^2 / 2, so h | v ~ N(b_hid + v W, 1) and their free-energy term is |b_hid + v W|^2 / 2. Softmax
-groups (and label units) share the Bernoulli form: their states are one-hot vectors.
+    F(v)    = -b_vis·v - sum_j softplus(b_hid_j + (v·W)_j)
+
+Gaussian visible units (unit variance) use ``||v - b_vis||^2 / 2`` in place of ``-b_vis·v``; Gaussian
+hidden units add ``||h||^2 / 2``, so ``h | v ~ N(b_hid + v W, 1)`` and their free-energy term is
+``||b_hid + v W||^2 / 2``. Softmax groups (and label units) share the Bernoulli form: their states are
+one-hot vectors.
 
 Every function reads the unit types from `params.units` (see jaxae.rbm.units). Arrays are
 (batch, n_visible) and (batch, n_hidden), in the parameters' dtype. The chapter's names stay:
@@ -107,8 +111,8 @@ def free_energy(params: RBMParams, v: jax.Array) -> jax.Array:
 
 
 def pseudo_log_likelihood(key: jax.Array, params: RBMParams, v: jax.Array) -> jax.Array:
-    """Stochastic pseudo-log-likelihood per pixel: log p(v_i | v_-i) = log sigmoid(F(v~) - F(v)) for
-    one random unit i per example (v~ is v with unit i flipped), binary v. (batch,) float32.
+    """Stochastic pseudo-log-likelihood per pixel: ``log p(v_i | v_-i) = log sigmoid(F(v~) - F(v))`` for
+    one random unit i per example (``v~`` is v with unit i flipped), binary v. (batch,) float32.
 
     Normalised per dimension: scikit-learn's BernoulliRBM.score_samples multiplies this by
     n_features (their issue #23179); multiply by n_visible for that scale.

@@ -10,8 +10,7 @@ scan compose with it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import jax
 import numpy as np
@@ -36,8 +35,11 @@ class GibbsInfo(NamedTuple):
     p_h: jax.Array
 
 
-Kernel = Callable[..., tuple[GibbsState, GibbsInfo]]
-"""`kernel(key, state, params, mask=None) -> (state, info)`."""
+class Kernel(Protocol):
+    """`kernel(key, state, params, mask=None) -> (state, info)`: one Gibbs sweep (BlackJAX's shape)."""
+
+    def __call__(self, key: jax.Array, state: GibbsState, params: RBMParams,
+                 mask: jax.Array | None = None) -> tuple[GibbsState, GibbsInfo]: ...
 
 
 def init(key: jax.Array, params: RBMParams, v: jax.Array) -> GibbsState:

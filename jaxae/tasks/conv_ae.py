@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from jaxae.autoencoder import CHAPTER_DECODER, CHAPTER_ENCODER, ConvAutoencoder, conv_shapes
 from jaxae.errors import ConfigError, DataError
@@ -56,7 +57,8 @@ def _functions(config: ConvAEConfig):
         return model.apply({"params": params}, x)
 
     def encode(params, x):
-        return model.apply({"params": params}, x, method=ConvAutoencoder.encode).reshape(x.shape[0], -1)
+        code: Any = model.apply({"params": params}, x, method=ConvAutoencoder.encode)
+        return code.reshape(x.shape[0], -1)
 
     def decode(params, z):
         return model.apply({"params": params}, z.reshape(z.shape[0], size, size, channels),

@@ -67,9 +67,9 @@ def _model(stored: dict, workdir: str, task: Task | None, offers: Offers | None)
     if name is None:
         raise CheckpointError(f"{workdir} was trained with a custom task ({stored.get('task')!r}) that config.json "
                               "cannot rebuild; reopen it with load_run(workdir, task=the same task)")
-    if name not in MODELS or MODELS[name].task is None:
+    entry = MODELS.get(name)
+    if entry is None or entry.task is None:
         raise CheckpointError(f"{workdir} holds a {name!r} run, which this jaxae does not know how to reopen")
-    entry = MODELS[name]
     config = _config(entry.config, stored.get("model") or {}, {}, workdir, f"{name} model")
     return name, config, entry.task(config), offers or entry.offers(config), entry
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import jax
@@ -138,7 +139,7 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
         if config.objective == "iwae":
             return -jnp.mean(vae.iwae_bound(key, m, params, x, config.samples)), {}
         rec, kl = vae.elbo_terms(key, m, params, x, config.samples)
-        weight = config.beta
+        weight: Any = config.beta
         if config.kl_warmup:
             weight = config.beta * jnp.minimum(1.0, (step + 1) / config.kl_warmup)
         return -jnp.mean(rec - weight * kl), {"kl": jnp.mean(kl)}

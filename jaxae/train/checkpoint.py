@@ -171,7 +171,7 @@ class Checkpointer:
 
     @property
     def error_log(self) -> str:
-        """Where the details of failed reads go: checkpoint_errors.log beside checkpoints/."""
+        """The file that receives the details of failed reads (checkpoint_errors.log beside checkpoints/)."""
         return os.path.join(os.path.dirname(self.directory), "checkpoint_errors.log")
 
     def _log_exception(self, what: str) -> None:

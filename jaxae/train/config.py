@@ -96,7 +96,7 @@ class TrainConfig:
 
     @property
     def n_models(self) -> int:
-        """Models trained together: seeds x learning-rate multipliers."""
+        """The number of models trained together (seeds times learning-rate multipliers)."""
         return self.seeds * max(1, len(self.scales()))
 
     def models(self) -> list[tuple[int, float]]:

@@ -78,7 +78,7 @@ def check_task(task: Task, example_raw: Any, test_raw: Any = None) -> None:
         raise ConfigError(f"Task.estimator.estimate must return (grads, state, metrics), metrics a dict; got "
                           f"{_describe(out)}")
     grads, _, metrics = out
-    if jax.tree.structure(grads) != jax.tree.structure(params):
+    if str(jax.tree.structure(grads)) != str(jax.tree.structure(params)):
         raise ConfigError(f"Task.estimator.estimate's gradients must have the structure of the parameters "
                           f"{jax.tree.structure(params)}; got {jax.tree.structure(grads)}")
     wide = {k: tuple(v.shape) for k, v in metrics.items() if getattr(v, "shape", ()) != ()}

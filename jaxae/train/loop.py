@@ -6,7 +6,8 @@ import functools
 import json
 import logging
 import time
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -81,7 +82,7 @@ def fit(
 
     With config.seeds (and config.lr_scales) giving N > 1 models, they are vmapped into one program:
     the state's leaves get a leading axis of N (in the order of config.models()), and each epoch's
-    record holds the mean over models, "*_std" and "*_per_model".
+    record holds the mean over models, ``*_std`` and ``*_per_model``.
     With several devices (config.parallel), each batch is split over them, or, with several models,
     the models are (jaxae.train.parallel).
 
@@ -118,7 +119,7 @@ def fit(
     ckpt = run.checkpointer(config.keep) if run else None
 
     start = 0
-    if resume and ckpt:
+    if resume and run is not None and ckpt is not None:
         restored = ckpt.restore_latest(state)
         if restored:
             start, state = restored
@@ -132,12 +133,12 @@ def fit(
     n_test = n_examples(data.test_images)
     train_subset = put(take(data.train_images, slice(0, n_test))) if config.train_eval else None
     run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
-    evaluate = functools.partial(steps.evaluate, task, config.eval_batch_size)
-    evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None)) if n_models > 1 else evaluate)
-    picture = _picture_fn(task, data) if (run and task.reconstruct) else None
+    evaluate_one = functools.partial(steps.evaluate, task, config.eval_batch_size)
+    evaluate = jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if n_models > 1 else evaluate_one)
+    picture = _picture_fn(task, data) if (run is not None and task.reconstruct) else None
     first = (lambda params: jax.tree.map(lambda x: x[0], params)) if n_models > 1 else (lambda params: params)
 
-    history = []
+    history: list[dict] = []
     bar = tqdm(range(start + 1, config.epochs + 1), desc=task.name, disable=not config.progress,
                initial=start, total=config.epochs)
     for epoch in bar:
@@ -146,7 +147,7 @@ def fit(
         metrics = jax.device_get(metrics)
         epoch_s = time.perf_counter() - t0
         _check_finite(metrics, epoch, steps_per_epoch, ckpt)
-        record = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
+        record: dict[str, Any] = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
         if dp:
             record.update(devices=dp.size, parallel=dp.name)
         if n_models > 1:
@@ -163,7 +164,7 @@ def fit(
             record["compile_s"] = compile_s
         history.append(record)
         bar.set_postfix(loss=f"{record['train_loss']:.4f}" if "train_loss" in record else None)
-        if run:
+        if run is not None and ckpt is not None:
             run.append_metrics(record)
             if picture:  # of the first model when several are trained
                 picture(first(state.params), run.image(epoch))
@@ -197,7 +198,7 @@ def summarized(task: Task, means: dict, n_models: int = 1) -> dict:
 
 def _per_model(prefix: str, values: dict, n_models: int) -> dict:
     """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_model."""
-    out = {}
+    out: dict[str, Any] = {}
     for name, v in values.items():
         v = np.asarray(v, np.float64)
         out[f"{prefix}_{name}"] = float(np.mean(v))
@@ -242,20 +243,20 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     n = n_examples(images)
     many = config.n_models > 1
     split = dp is not None and not dp.models  # the batch is split over devices
-    kw = {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None}
-    compile_fn = dp.jit if dp else (lambda fn, n_args: jax.jit(fn, donate_argnums=0))
+    kw: dict[str, Any] = {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None}
+    compile_fn: Callable[..., Any] = dp.jit if dp else (lambda fn, n_args: jax.jit(fn, donate_argnums=0))
     t0 = time.perf_counter()
     if mode == "scan":
-        epoch_fn = functools.partial(steps.train_epoch, task, batch, **kw)
-        epoch_fn = compile_fn(jax.vmap(epoch_fn, in_axes=(0, None)) if many else epoch_fn, 1)
+        one_epoch = functools.partial(steps.train_epoch, task, batch, **kw)
+        epoch_fn = compile_fn(jax.vmap(one_epoch, in_axes=(0, None)) if many else one_epoch, 1)
         compiled = epoch_fn.lower(state, images).compile()
         return (lambda state, images, epoch: compiled(state, images)), time.perf_counter() - t0
 
-    shuffle = functools.partial(steps.shuffle, n=n)
-    shuffle = jax.jit(jax.vmap(shuffle, in_axes=(0, None)) if many else shuffle)
+    one_shuffle = functools.partial(steps.shuffle, n=n)
+    shuffle: Any = jax.jit(jax.vmap(one_shuffle, in_axes=(0, None)) if many else one_shuffle)
     stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *jax.device_get(out))  # noqa: E731
     if mode == "step":
-        step_fn = functools.partial(steps.train_step_at, task, batch, **kw)
+        step_fn: Any = functools.partial(steps.train_step_at, task, batch, **kw)
         step = compile_fn(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, 3)
         perm0 = shuffle(state.key, 0)
         compiled = step.lower(state, images, perm0, 0).compile()
@@ -270,29 +271,29 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
 
         return run_epoch, time.perf_counter() - t0
 
-    step = compile_fn(functools.partial(steps.train_step, task, **kw), 1)
+    stream_step = compile_fn(functools.partial(steps.train_step, task, **kw), 1)
     place = dp.place_batch if dp else jax.device_put
-    compiled = step.lower(state, place(take(images, slice(0, batch)))).compile()
+    streamed = stream_step.lower(state, place(take(images, slice(0, batch)))).compile()
 
-    def run_epoch(state, images, epoch):
+    def run_streamed(state, images, epoch):
         perm = np.asarray(shuffle(state.key, epoch))
         out = []
         for i in range(n // batch):
-            state, metrics = compiled(state, place(take(images, perm[i * batch : (i + 1) * batch])))
+            state, metrics = streamed(state, place(take(images, perm[i * batch : (i + 1) * batch])))
             out.append(metrics)
         return state, stack(out)
 
-    return run_epoch, time.perf_counter() - t0
+    return run_streamed, time.perf_counter() - t0
 
 
 def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpointer | None) -> None:
-    finite = np.asarray(metrics["finite"])
+    finite: Any = np.asarray(metrics["finite"])
     finite = finite.reshape(-1, finite.shape[-1]).all(axis=0)  # per step, over the models of --seeds
     if finite.all():
         return
     first = int(np.argmin(finite))
-    saved = ckpt.epochs() if ckpt else []
-    last = (f"the last good checkpoint is epoch {saved[-1]} in {ckpt.directory}" if saved
+    saved = ckpt.epochs() if ckpt is not None else []
+    last = (f"the last good checkpoint is epoch {saved[-1]} in {ckpt.directory}" if ckpt is not None and saved
             else "no checkpoint was saved before it")
     raise TrainingDiverged(
         f"training diverged: loss or gradient became NaN/inf at epoch {epoch}, step {first + 1} of "
@@ -301,14 +302,15 @@ def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpo
     )
 
 
-def _picture_fn(task: Task, data: Dataset):
+def _picture_fn(task: Task, data: Dataset) -> Callable | None:
     """Writes originals above reconstructions for the first N_PICTURE test images (None for data that
-    are not images)."""
-    if data.image_shape is None:
+    are not images, or a task without reconstructions)."""
+    reconstruct_fn = task.reconstruct
+    if data.image_shape is None or reconstruct_fn is None:
         return None
     raw = jax.device_put(take(data.test_images, slice(0, N_PICTURE)))
     key = jax.random.PRNGKey(0)
-    reconstruct = jax.jit(lambda params: task.reconstruct(params, task.preprocess(key, raw)))
+    reconstruct = jax.jit(lambda params: reconstruct_fn(params, task.preprocess(key, raw)))
     images = images_of(raw)
     originals = np.asarray(jax.device_get(images), np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
 

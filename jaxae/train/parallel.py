@@ -127,7 +127,7 @@ class Pmap(DataParallel):
         """Inside pmap: this device's rows of the (replicated) global batch."""
         return jax.tree.map(self._slice, batch)
 
-    def reduce(self, tree):
+    def reduce(self, tree):  # type: ignore[override]  # (the mesh backend needs none: reduce = None)
         """Inside pmap: the mean over devices (gradients, and the metrics that go with them)."""
         return jax.lax.pmean(tree, AXIS)
 

@@ -69,7 +69,7 @@ class Task(NamedTuple):
     spec: dict | None = None
 
 
-def init_state(task: Task, seed: int, example_raw: jax.Array) -> TrainState:
+def init_state(task: Task, seed: int, example_raw: Any) -> TrainState:
     """Builds the step-0 TrainState for `task` from an integer seed."""
     key = jax.random.PRNGKey(seed)
     k_init, k_est, k_pre = jax.random.split(jax.random.fold_in(key, 3), 3)

@@ -110,3 +110,12 @@ def test_sigkill_and_resume_is_bitwise_equal(tmp_path):
     assert tree_equal(a, b)
     records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
     assert [r["epoch"] for r in records] == list(range(1, int(epochs) + 1))
+
+
+def test_every_models_help_is_whole_sentences():
+    from jaxae.apps.options import summary
+    from jaxae.tasks import MODELS
+
+    for name, entry in MODELS.items():
+        text = summary(entry.config)
+        assert text.endswith(".") and text[0].isupper() and len(text) < 300, (name, text)
