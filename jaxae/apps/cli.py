@@ -81,6 +81,18 @@ def make_parser() -> argparse.ArgumentParser:
     rec.add_argument("--top", type=int, default=10, help="how many movies (default: 10)")
     rec.add_argument("--movie", type=int, default=None, help="print the prediction for this movie id instead")
     rec.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    cmp = commands.add_parser("compare", help="overlay runs' curves of a metric; a table of final and best values",
+                              description="Draws one metric per epoch for several runs (mean and std bands for runs "
+                              "of several models) and prints a Markdown table of each run's final and best values, "
+                              "epochs, wall time and speed.")
+    cmp.add_argument("run", nargs="*", help="run folders")
+    cmp.add_argument("--metric", required=True, help="a metrics.jsonl key, e.g. test_neg_elbo")
+    cmp.add_argument("--out", default=None, help="the PNG to write (default: compare_METRIC.png)")
+    lst = commands.add_parser("runs", help="a table of the run folders under a folder",
+                              description="Lists the run folders under FOLDER: model, data, epochs done, the last test "
+                              "metrics, and whether the newest checkpoint reads back intact.")
+    lst.add_argument("folder", nargs="?", default="runs", help="where to look (default: runs)")
+    lst.add_argument("--no-verify", action="store_true", help="do not read the checkpoints back")
     return parser
 
 
@@ -160,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
             from jaxae.apps.recommend import recommend_command
 
             return recommend_command(args)
+        if args.command == "compare":
+            from jaxae.apps.compare import compare_command
+
+            return compare_command(args)
+        if args.command == "runs":
+            from jaxae.apps.compare import runs_command
+
+            return runs_command(args)
     except JaxaeError as e:
         print(f"jaxae: error: {e}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from jaxae.errors import CheckpointError, ConfigError, JaxaeError
 from jaxae.likelihood import dataset_nll
 from jaxae.tasks import Run, load_run
 from jaxae.train import RunDir, steps
+from jaxae.train import summaries as summaries_lib
 from jaxae.train.loop import summarized
 
 
@@ -66,6 +67,10 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
     if offers.boltzmann is not None and ais_chains:
         result.update(rbm_likelihood(run, images, ais_chains, ais_temperatures))
     RunDir(run.path).write_eval(result)
+    summaries = summaries_lib.for_run(RunDir(run.path), run.train.log)
+    if summaries is not None:  # the evaluation beside the training curves, at the run's epoch
+        summaries.scalars({k: v for k, v in result.items() if k not in ("epoch", "n_test", "k")}, run.epoch, "eval")
+        summaries.close()
     return result
 
 

@@ -15,6 +15,7 @@ from jaxae.errors import ConfigError, JaxaeError
 from jaxae.tasks import Run, load_run
 from jaxae.tasks.dbn import load_stack
 from jaxae.train import RunDir, steps
+from jaxae.train import summaries as summaries_lib
 
 
 def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) -> list[str]:
@@ -176,7 +177,13 @@ def sample_command(args) -> int:
     else:
         if args.classifier:
             raise JaxaeError("--classifier is for jaxae sample dbn")
-        paths = sample_run(load_run(args.run, args.data_dir, args.index), args.n or 64, args.seed)
+        run = load_run(args.run, args.data_dir, args.index)
+        paths = sample_run(run, args.n or 64, args.seed)
+        summaries = summaries_lib.for_run(RunDir(run.path), run.train.log)
+        if summaries is not None:  # the pictures beside the training curves, at the run's epoch
+            for path in paths:
+                summaries.image(f"samples/{os.path.splitext(os.path.basename(path))[0]}", path, run.epoch)
+            summaries.close()
     for path in paths:
         print(path)
     return 0

@@ -60,7 +60,8 @@ def task(config: AutoRecConfig = AutoRecConfig()) -> Task:
     return Task(name="autorec", init=lambda key, raw: model.init(key, raw.astype(jnp.float32)),
                 estimator=from_loss(loss_fn), optimizer=optax.adam(config.learning_rate),
                 preprocess=lambda key, raw: raw, evaluate=evaluate, validate=check_ratings,
-                adapt_data=movielens.transpose, summarize=recsys.summarize, spec=spec("autorec", config))
+                adapt_data=movielens.transpose, summarize=recsys.summarize, spec=spec("autorec", config),
+                learning_rate=config.learning_rate)
 
 
 def offers(config: AutoRecConfig = AutoRecConfig()) -> Offers:

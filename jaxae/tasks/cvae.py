@@ -91,7 +91,7 @@ def task(config: CVAEConfig = CVAEConfig()) -> Task:
 
     return Task(name="cvae", init=init, estimator=from_loss(loss_fn), optimizer=adam(config.learning_rate),
                 preprocess=preprocess, evaluate=evaluate, reconstruct=reconstruct, validate=validate,
-                adapt_data=with_labels, spec=spec("cvae", config))
+                adapt_data=with_labels, spec=spec("cvae", config), learning_rate=config.learning_rate)
 
 
 def offers(config: CVAEConfig = CVAEConfig()) -> Offers:

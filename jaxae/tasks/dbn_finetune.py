@@ -97,7 +97,7 @@ def classifier_task(config: ClassifierConfig = ClassifierConfig()):
         optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optimizer)
     return Task(name="dbn-classifier", init=init, estimator=from_loss(loss_fn), optimizer=optimizer,
                 preprocess=lambda key, batch: split(batch), evaluate=evaluate, adapt_data=with_labels,
-                spec=spec("dbn-classifier", config))
+                spec=spec("dbn-classifier", config), learning_rate=learning_rate)
 
 
 def _classifier(config: ClassifierConfig, pixels: Callable):
@@ -203,7 +203,7 @@ def autoencoder_task(config: AutoencoderConfig = AutoencoderConfig()):
     learning_rate = linear_decay(config.learning_rate, config.lr_decay_steps, config.final_learning_rate)
     return Task(name="dbn-autoencoder", init=init, estimator=from_loss(loss_fn), optimizer=optax.adam(learning_rate),
                 preprocess=lambda key, raw: to_unit(raw).reshape(raw.shape[0], -1), evaluate=evaluate,
-                reconstruct=reconstruct, spec=spec("dbn-autoencoder", config))
+                reconstruct=reconstruct, spec=spec("dbn-autoencoder", config), learning_rate=learning_rate)
 
 
 def _autoencoder(config: AutoencoderConfig):

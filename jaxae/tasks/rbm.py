@@ -116,15 +116,18 @@ def preprocess_fn(config: RBMConfig):
     return preprocess
 
 
+def learning_rate(config: RBMConfig):
+    """The learning rate, or its linear decay schedule (step -> rate)."""
+    return linear_decay(config.learning_rate, config.lr_decay_steps, config.final_learning_rate, config.lr_decay_begin)
+
+
 def optimizer(config: RBMConfig) -> optax.GradientTransformation:
     """SGD with the practical guide's momentum switch, linear decay and weight decay on W only."""
-    learning_rate = linear_decay(config.learning_rate, config.lr_decay_steps, config.final_learning_rate,
-                                 config.lr_decay_begin)
     momentum = optax.piecewise_constant_schedule(config.momentum,
                                                  {config.momentum_switch: config.final_momentum / config.momentum})
     return optax.chain(
         optax.add_decayed_weights(config.weight_decay, mask=rbm.weights_mask),
-        optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate, momentum=momentum),
+        optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate(config), momentum=momentum),
     )
 
 
@@ -156,7 +159,7 @@ def task(config: RBMConfig = RBMConfig()) -> Task:
         estimator = rbm.cd(config.k, k_final=config.k_final or None, ramp_steps=config.k_ramp_steps, sparsity=sparsity)
     return Task(name="rbm", init=init_params, estimator=estimator, optimizer=optimizer(config),
                 preprocess=preprocess_fn(config), evaluate=evaluate, reconstruct=reconstruct, validate=validate,
-                spec=spec("rbm", config))
+                spec=spec("rbm", config), learning_rate=learning_rate(config))
 
 
 def offers(config: RBMConfig = RBMConfig()) -> Offers:

@@ -69,7 +69,8 @@ def task(config: BinaryRBMConfig = BinaryRBMConfig()) -> Task:
 
     return Task(name="rbm-binary", init=init, estimator=map_batch(rbm.cd(config.k), recsys.like_units),
                 optimizer=rbm_optimizer(config.learning_rate, 0.0, 0.0), preprocess=lambda key, raw: raw,
-                evaluate=evaluate, validate=check_ratings, summarize=summarize, spec=spec("rbm-binary", config))
+                evaluate=evaluate, validate=check_ratings, summarize=summarize, spec=spec("rbm-binary", config),
+                learning_rate=config.learning_rate)
 
 
 def offers(config: BinaryRBMConfig = BinaryRBMConfig()) -> Offers:

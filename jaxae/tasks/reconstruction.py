@@ -73,7 +73,8 @@ def reconstruction_task(name: str, config: ReconstructionConfig, init: Callable,
 
     return Task(name=name, init=lambda key, x: init(key, ae.to_model(x, pixels)), estimator=from_loss(loss_fn),
                 optimizer=adam(config.learning_rate, config.weight_decay), preprocess=lambda key, raw: to_unit(raw),
-                evaluate=evaluate, reconstruct=reconstruct, modes=modes, validate=validate, spec=spec)
+                evaluate=evaluate, reconstruct=reconstruct, modes=modes, validate=validate, spec=spec,
+                learning_rate=config.learning_rate)
 
 
 def reconstruction_codec(config: ReconstructionConfig, latent: int, encode: Callable, decode: Callable,

@@ -18,7 +18,7 @@ from jaxae.train import RunDir, Task, TrainConfig, TrainState, init_state, init_
 
 class Run(NamedTuple):
     """A trained run: its model's name and config, Task, Offers, dataset, restored state and epoch;
-    data_dir is the folder its data were read from (None: bundled, or given)."""
+    data_dir is the folder its data were read from (None: bundled, or given); train its TrainConfig."""
 
     path: str
     model: str
@@ -29,6 +29,7 @@ class Run(NamedTuple):
     state: TrainState
     epoch: int
     data_dir: str | None = None
+    train: TrainConfig = TrainConfig()
 
 
 FIELDS = {"model_name": str, "model": dict, "train": dict, "data": str, "data_dir": str, "task": str, "dbn_layer": int,
@@ -124,4 +125,4 @@ def load_run(workdir: str, data_dir: str | None = None, index: int | None = None
     epoch, state = restored
     if n > 1:  # one model of the stack; its optimizer state is not needed to evaluate or sample
         state = jax.tree.map(lambda x: x[index], state)._replace(opt_state=None)
-    return Run(run.path, name, config, task, offers, dataset, state, epoch, data_dir)
+    return Run(run.path, name, config, task, offers, dataset, state, epoch, data_dir, train)

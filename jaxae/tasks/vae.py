@@ -176,6 +176,7 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
         modes={"cpu": "step"} if config.arch == "conv" else None,
         validate=validate,
         spec=spec("iwae" if isinstance(config, IWAEConfig) else "vae", config),
+        learning_rate=config.learning_rate,
     )
 
 

@@ -11,7 +11,7 @@ MODES = ("auto", "scan", "step", "stream")
 
 # Keys of TrainConfig that may change when a run is resumed.
 RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel",
-                     "precision", "train_eval")
+                     "precision", "train_eval", "log")
 PARALLEL = ("auto", "none", "mesh", "pmap")
 
 
@@ -47,6 +47,8 @@ class TrainConfig:
         practical guide's overfitting monitor).
       init_examples: how many training examples the model's init sees: 0 one batch, -1 all of them
         (e.g. so that a recommender's initial biases come from every user's ratings).
+      log: where else to write the run's scalars and pictures besides metrics.jsonl and images/:
+        "tensorboard" (event files in RUN/tensorboard/, with tensorboardX) or "" (nothing else).
     """
 
     epochs: int = 10
@@ -63,11 +65,14 @@ class TrainConfig:
     precision: str = "float32"
     train_eval: bool = False
     init_examples: int = 0
+    log: str = ""
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep", "seeds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.log.strip() and self.log.strip() != "tensorboard":
+            raise ConfigError(f"log must be tensorboard (or empty), got {self.log!r}")
         if self.init_examples < -1:
             raise ConfigError(f"init_examples must be 0 (one batch), -1 (all) or a count, got {self.init_examples}")
         if self.mode not in MODES:

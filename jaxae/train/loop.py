@@ -20,6 +20,7 @@ from jaxae.errors import ConfigError, TrainingDiverged
 from jaxae.estimators import with_precision
 from jaxae.optim import ScaleState, scale_by_model
 from jaxae.train import parallel, steps
+from jaxae.train import summaries as summaries_lib
 from jaxae.train.checkpoint import Checkpointer
 from jaxae.train.config import TrainConfig
 from jaxae.train.contracts import check_task
@@ -136,6 +137,10 @@ def fit(
     evaluate_one = functools.partial(steps.evaluate, task, config.eval_batch_size)
     evaluate = jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if n_models > 1 else evaluate_one)
     picture = _picture_fn(task, data) if (run is not None and task.reconstruct) else None
+    names = [f"seed{s}_lr{c:g}" for s, c in config.models()] if n_models > 1 else []
+    summaries = summaries_lib.for_run(run, config.log, names) if run is not None else None
+    if summaries is not None and start > 0:  # the event files follow metrics.jsonl, truncated to `start`
+        summaries.rebuild()
     first = (lambda params: jax.tree.map(lambda x: x[0], params)) if n_models > 1 else (lambda params: params)
 
     history: list[dict] = []
@@ -158,6 +163,8 @@ def fit(
             record.update(_per_model("train_eval", summarized(task, evaluate(state, train_subset), n_models), n_models))
             if "test_free_energy" in record:
                 record["free_energy_gap"] = record["test_free_energy"] - record["train_eval_free_energy"]
+        if task.learning_rate is not None:
+            record.update(_per_model("", {"learning_rate": _learning_rate(task, state, config)}, n_models))
         # samples/s counts every model's examples: N vmapped models do N times the work of one
         record.update(epoch_s=epoch_s, samples_per_s=n_models * steps_per_epoch * config.batch_size / epoch_s)
         if epoch == start + 1:
@@ -168,9 +175,13 @@ def fit(
             run.append_metrics(record)
             if picture:  # of the first model when several are trained
                 picture(first(state.params), run.image(epoch))
+            if summaries is not None:
+                summaries.epoch(record, run.image(epoch) if picture else None)
             if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
                 ckpt.save(epoch, state)
     bar.close()
+    if summaries is not None:
+        summaries.close()
     if run:
         viz.save_curves(run.read_metrics(), run.curves)
     return FitResult(state, history)
@@ -197,15 +208,25 @@ def summarized(task: Task, means: dict, n_models: int = 1) -> dict:
 
 
 def _per_model(prefix: str, values: dict, n_models: int) -> dict:
-    """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_model."""
+    """{prefix_name: mean} and, for several models, prefix_name_std and prefix_name_per_model (no
+    prefix: just name)."""
     out: dict[str, Any] = {}
     for name, v in values.items():
         v = np.asarray(v, np.float64)
-        out[f"{prefix}_{name}"] = float(np.mean(v))
+        key = f"{prefix}_{name}" if prefix else name
+        out[key] = float(np.mean(v))
         if n_models > 1:
-            out[f"{prefix}_{name}_std"] = float(np.std(v))
-            out[f"{prefix}_{name}_per_model"] = [float(x) for x in v]
+            out[f"{key}_std"] = float(np.std(v))
+            out[f"{key}_per_model"] = [float(x) for x in v]
     return out
+
+
+def _learning_rate(task: Task, state: TrainState, config: TrainConfig) -> np.ndarray:
+    """The learning rate at the state's step (each model's, times its --sweep multiplier)."""
+    rate = task.learning_rate
+    steps_done = np.asarray(jax.device_get(state.step)).reshape(-1)[0]
+    value = float(rate(steps_done)) if callable(rate) else float(rate)  # type: ignore[arg-type]
+    return np.asarray([value * c for _, c in config.models()])
 
 
 def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:

@@ -53,6 +53,8 @@ class Task(NamedTuple):
       spec: what `fit` records in config.json so that the run reopens: {"model_name": a registered
         model (jaxae.tasks.MODELS), "model": its config as a dict}; the built-in tasks fill it in, a
         custom task leaves it None and is reopened with `load_run(workdir, task=...)`.
+      learning_rate: the optimizer's learning rate, a number or an Optax schedule (step -> rate), which
+        `fit` records each epoch as "learning_rate" (None: not recorded).
     """
 
     name: str
@@ -67,6 +69,7 @@ class Task(NamedTuple):
     adapt_data: Callable | None = None
     summarize: Callable | None = None
     spec: dict | None = None
+    learning_rate: float | Callable | None = None
 
 
 def init_state(task: Task, seed: int, example_raw: Any) -> TrainState:
