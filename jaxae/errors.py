@@ -19,3 +19,10 @@ class CheckpointError(JaxaeError):
 
 class TrainingDiverged(JaxaeError, FloatingPointError):
     """The loss or the parameters became NaN or infinite."""
+
+
+class Preempted(JaxaeError):
+    """Training stopped on SIGTERM (preemption) after saving a checkpoint; `--resume` continues exactly.
+    The command line exits with `exit_code`."""
+
+    exit_code = 75

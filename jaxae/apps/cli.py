@@ -8,7 +8,7 @@ import os
 import sys
 
 from jaxae.apps.options import add_dataclass_options, summary
-from jaxae.errors import JaxaeError
+from jaxae.errors import JaxaeError, Preempted
 
 TRAIN_HELP = """examples:
   jaxae train ae --data mnist-mini --epochs 10 --workdir runs/ae     (offline, bundled digits)
@@ -37,6 +37,19 @@ def make_parser() -> argparse.ArgumentParser:
         sub.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint")
         sub.add_argument("--sweep", default=None, metavar="learning_rate=V,V,...",
                          help="train one vmapped model per learning rate (times --seeds) in one program")
+        hosts = sub.add_argument_group("several processes (hosts) as one run; see the README")
+        hosts.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                           help="process 0's address (also $JAXAE_COORDINATOR or $JAX_COORDINATOR_ADDRESS)")
+        hosts.add_argument("--num-processes", type=int, default=None,
+                           help="how many processes (also $JAXAE_NUM_PROCESSES or $JAX_NUM_PROCESSES)")
+        hosts.add_argument("--process-id", type=int, default=None,
+                           help="this process's index from 0 (also $JAXAE_PROCESS_ID or $JAX_PROCESS_ID)")
+        hosts.add_argument("--distributed", action="store_true",
+                           help="join the other processes even without the three options above (Cloud TPU and "
+                           "SLURM are detected; also JAXAE_DISTRIBUTED=1)")
+        hosts.add_argument("--distributed-timeout", type=int, default=None, metavar="SECONDS",
+                           help="how long to wait for all processes to join, and for a silent peer before stopping "
+                           "(default 30; also $JAXAE_DISTRIBUTED_TIMEOUT)")
         add_dataclass_options(sub, TrainConfig, "training", entry.train_defaults)
         add_dataclass_options(sub, entry.config, f"model ({name})")
 
@@ -127,7 +140,37 @@ class _Stderr(logging.StreamHandler):
         super().emit(record)
 
 
+def _distributed(args) -> bool:
+    """Whether this `jaxae train` is one process of several (options, JAXAE_* / JAX_* variables, or
+    JAXAE_DISTRIBUTED=1 for auto-detection on Cloud TPU and SLURM)."""
+    env = os.environ
+    return bool(args.distributed or args.coordinator or args.num_processes or args.process_id is not None
+                or env.get("JAXAE_DISTRIBUTED") == "1" or env.get("JAXAE_COORDINATOR")
+                or env.get("JAX_COORDINATOR_ADDRESS"))
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The `jaxae` command; returns its exit status. One process of several ends at once after an
+    error (os._exit), so that the others' watchdogs see it stop instead of waiting in a shutdown
+    barrier for it."""
+    code = _main(argv)
+    if code and _joined():
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
+
+
+def _joined() -> bool:
+    """Whether this process joined others through jax.distributed."""
+    if "jax" not in sys.modules:
+        return False
+    from jax._src import distributed as state
+
+    return state.global_state.client is not None
+
+
+def _main(argv: list[str] | None = None) -> int:
     handler = _Stderr()
     handler.setFormatter(logging.Formatter("jaxae: %(message)s"))
     logger = logging.getLogger("jaxae")
@@ -138,16 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     parser = make_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    if os.environ.get("JAXAE_DISTRIBUTED") == "1":  # multi-host: one process per host, see the README
-        import jax
-
-        try:
-            jax.distributed.initialize()
-        except (ValueError, RuntimeError) as e:
-            print(f"jaxae: error: JAXAE_DISTRIBUTED=1 but jax.distributed.initialize() failed ({e}); on Cloud TPU "
-                  "start every worker, elsewhere set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
-                  "JAX_PROCESS_ID, or unset JAXAE_DISTRIBUTED for one host", file=sys.stderr)
-            return 2
     if argv[:1] == ["finetune"]:
         try:
             argv = finetune_argv(argv)
@@ -156,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     args = parser.parse_args(argv)
     try:
+        if args.command == "train" and _distributed(args):  # several processes: join them before anything else
+            from jaxae.train import distributed
+
+            distributed.initialize(distributed.Cluster.from_env(
+                coordinator=args.coordinator, num_processes=args.num_processes, process_id=args.process_id,
+                timeout=args.distributed_timeout))
         if args.command == "train":
             from jaxae.apps.train import train_command
 
@@ -180,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             from jaxae.apps.compare import runs_command
 
             return runs_command(args)
+    except Preempted as e:
+        print(f"jaxae: {e}", file=sys.stderr)
+        return Preempted.exit_code
     except JaxaeError as e:
         print(f"jaxae: error: {e}", file=sys.stderr)
         return 2
@@ -190,6 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jaxae: interrupted; resume with --resume", file=sys.stderr)
         return 130
+    except Exception:
+        if not _joined():
+            raise
+        import traceback  # one process of several: report, then end at once (see main)
+
+        from jaxae.train import distributed
+
+        distributed.exit_for_failed_peers(wait=15)  # a collective broken by a dead peer: name the peer
+        traceback.print_exc()
+        return 1
     return 0
 
 

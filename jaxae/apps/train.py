@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import jax
+
 from jaxae import data as jdata
 from jaxae.apps.options import build
 from jaxae.errors import JaxaeError
 from jaxae.tasks import MODELS
 from jaxae.train import RunDir, TrainConfig, fit
+from jaxae.train.checkpoint import state_checksum
 
 
 def train_command(args) -> int:
@@ -55,6 +58,9 @@ def train_command(args) -> int:
             values = ", ".join(f"{k}={last[k]:.5g}" for k in shown)
         print(f"epoch {last['epoch']}: {values}; "
               f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode); run folder: {workdir}")
+        if jax.process_count() > 1:  # every process holds the same parameters: say so checkably
+            print(f"process {jax.process_index()} of {jax.process_count()}: parameters sha256 "
+                  f"{state_checksum(result.state.params)}")
     else:
         print(f"nothing to train: {workdir} already has {train_config.epochs} epochs; raise --epochs to go on")
     return 0

@@ -30,11 +30,35 @@ from jaxae.errors import CheckpointError, ConfigError
 log = logging.getLogger("jaxae")
 
 
+def to_host(tree: Any) -> Any:
+    """numpy copies of every leaf, gathered from the other processes where this one does not hold the
+    whole array (with several processes)."""
+
+    def host(x):
+        if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated):
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree.map(host, tree)
+
+
+def _agree(problem: str | None) -> str | None:
+    """With several processes, a problem any of them found (each checks what it read)."""
+    if jax.process_count() == 1:
+        return problem
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.asarray(problem is not None))
+    return problem or ("a problem in another process's read" if np.any(flags) else None)
+
+
 def leaf_digests(tree: Any) -> dict[str, str]:
     """'params/encoder/kernel' -> sha256 of that leaf's dtype, shape and bytes (independent of the
     order of the tree's containers, so a checkpoint can be verified without the model that wrote it)."""
     out = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(jax.device_get(tree))[0]:
+    for path, leaf in jax.tree_util.tree_flatten_with_path(to_host(tree))[0]:
         a = np.asarray(leaf)
         out["/".join(_name(k) for k in path)] = hashlib.sha256(
             f"{a.dtype}{a.shape}".encode() + np.ascontiguousarray(a).tobytes()).hexdigest()
@@ -44,7 +68,7 @@ def leaf_digests(tree: Any) -> dict[str, str]:
 def state_checksum(state: Any) -> str:
     """sha256 over every leaf's dtype, shape and bytes, in tree order."""
     h = hashlib.sha256()
-    for leaf in jax.tree.leaves(jax.device_get(state)):
+    for leaf in jax.tree.leaves(to_host(state)):
         a = np.asarray(leaf)
         h.update(f"{a.dtype}{a.shape}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
@@ -91,6 +115,7 @@ class Checkpointer:
     def __init__(self, directory: str, keep: int = 3):
         self.directory = os.path.abspath(directory)
         self.keep = keep
+        self.restored_meta: dict = {}  # what restore_latest read beside the state
         os.makedirs(self.directory, exist_ok=True)
 
     def _manager(self) -> ocp.CheckpointManager:
@@ -102,10 +127,13 @@ class Checkpointer:
         with self._manager() as manager:
             return sorted(manager.all_steps())
 
-    def save(self, epoch: int, state: Any) -> None:
-        """Saves `state` as step `epoch` with its checksum; returns once it is on disk."""
+    def save(self, epoch: int, state: Any, record: dict | None = None) -> None:
+        """Saves `state` as step `epoch` with its checksums; returns once it is committed.
+
+        `record` (the epoch's metrics.jsonl line) is stored with it, so that a run stopped between the
+        commit and the writing of metrics.jsonl gets the line back when it resumes."""
         meta = {"sha256": state_checksum(state), "epoch": int(epoch), "step": int(np.asarray(state.step).flat[0]),
-                "leaf_sha256": leaf_digests(state)}
+                "leaf_sha256": leaf_digests(state), "record": record}
         with self._manager() as manager:
             manager.save(
                 epoch,
@@ -140,8 +168,9 @@ class Checkpointer:
           CheckpointError: checkpoints exist but none is readable.
         """
         # Restore onto this process's first device, whatever topology saved it (a CPU run resumed
-        # on a GPU, or on a machine with more devices): Orbax otherwise refuses a topology change.
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        # on a GPU, on a machine with more devices, or by another number of processes): Orbax
+        # otherwise refuses a topology change.
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                                 jax.eval_shape(lambda: target))
         requested = leaf_table(abstract)
@@ -169,7 +198,9 @@ class Checkpointer:
             except Exception as e:  # Orbax/TensorStore raise many types for damaged files
                 self._log_exception(f"restoring epoch {epoch}")
                 problem = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            problem = _agree(problem)  # decided once for all processes
             if problem is None:
+                self.restored_meta = meta
                 return epoch, state
             moved = self._quarantine(epoch)
             log.warning("checkpoint of epoch %d is unreadable (%s); moved it to %s and trying the previous one",
@@ -230,6 +261,18 @@ class Checkpointer:
 
     def _quarantine(self, epoch: int) -> str:
         aside = os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints")
+        if jax.process_count() > 1:  # process 0 moves it; the others wait for that
+            from jax.experimental import multihost_utils
+
+            if jax.process_index() != 0:
+                multihost_utils.sync_global_devices(f"jaxae: quarantined {epoch}")
+                return aside
+            dest = self._move_aside(epoch, aside)
+            multihost_utils.sync_global_devices(f"jaxae: quarantined {epoch}")
+            return dest
+        return self._move_aside(epoch, aside)
+
+    def _move_aside(self, epoch: int, aside: str) -> str:
         os.makedirs(aside, exist_ok=True)
         dest = os.path.join(aside, f"{epoch}-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.move(os.path.join(self.directory, str(epoch)), dest)

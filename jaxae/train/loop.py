@@ -16,14 +16,15 @@ from tqdm.auto import tqdm
 
 from jaxae import viz
 from jaxae.data.dataset import Dataset, images_of, n_examples, nbytes, take
-from jaxae.errors import ConfigError, TrainingDiverged
+from jaxae.errors import ConfigError, Preempted, TrainingDiverged
 from jaxae.estimators import with_precision
 from jaxae.optim import ScaleState, scale_by_model
 from jaxae.train import parallel, steps
 from jaxae.train import summaries as summaries_lib
-from jaxae.train.checkpoint import Checkpointer
+from jaxae.train.checkpoint import Checkpointer, to_host
 from jaxae.train.config import TrainConfig
 from jaxae.train.contracts import check_task
+from jaxae.train.distributed import Preemption
 from jaxae.train.rundir import RunDir
 from jaxae.train.state import Task, TrainState, init_state
 
@@ -47,7 +48,7 @@ def choose_mode(mode: str, images, preferred: dict | None = None) -> str:
     mode for the backend (`preferred`, from Task.modes), else the backend's DEFAULT_MODE."""
     if mode != "auto":
         return mode
-    device = jax.devices()[0]
+    device = jax.local_devices()[0]
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     limit = (stats or {}).get("bytes_limit")
     if limit and nbytes(images) > limit // 2:
@@ -112,11 +113,14 @@ def fit(
     if dp:  # before the run folder is written, so that a refused layout leaves nothing behind
         dp.check_state(state)
     run = RunDir(workdir) if workdir else None
+    primary = jax.process_index() == 0  # with several processes, process 0 alone writes the run folder
     if run:
         train_defaults = {**dataclasses.asdict(TrainConfig()), **(config_defaults or {}).get("train", {})}
         defaults = json.loads(json.dumps({**(config_defaults or {}), "train": train_defaults}))
         recorded = {**(task.spec or {}), "data": data.name, "data_dir": data.source, **(run_config or {})}
-        run.prepare({**recorded, "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults)
+        run.prepare({**recorded, "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults,
+                    write=primary)
+        _barrier("jaxae: run folder prepared")
     ckpt = run.checkpointer(config.keep) if run else None
 
     start = 0
@@ -125,7 +129,9 @@ def fit(
         if restored:
             start, state = restored
             log.info("resumed %s from the checkpoint of epoch %d", run.path, start)
-        run.truncate_metrics(start)
+        if primary:
+            run.truncate_metrics(start)
+            _restore_record(run, ckpt, start)
 
     put = dp.replicate if dp else jax.device_put
     state = dp.put_state(state) if dp else jax.device_put(state)
@@ -138,18 +144,19 @@ def fit(
     evaluate = jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if n_models > 1 else evaluate_one)
     picture = _picture_fn(task, data) if (run is not None and task.reconstruct) else None
     names = [f"seed{s}_lr{c:g}" for s, c in config.models()] if n_models > 1 else []
-    summaries = summaries_lib.for_run(run, config.log, names) if run is not None else None
+    summaries = summaries_lib.for_run(run, config.log, names) if run is not None and primary else None
     if summaries is not None and start > 0:  # the event files follow metrics.jsonl, truncated to `start`
         summaries.rebuild()
     first = (lambda params: jax.tree.map(lambda x: x[0], params)) if n_models > 1 else (lambda params: params)
 
     history: list[dict] = []
-    bar = tqdm(range(start + 1, config.epochs + 1), desc=task.name, disable=not config.progress,
+    bar = tqdm(range(start + 1, config.epochs + 1), desc=task.name, disable=not (config.progress and primary),
                initial=start, total=config.epochs)
+    preemption, preempted, epoch = Preemption().__enter__(), False, start
     for epoch in bar:
         t0 = time.perf_counter()
         state, metrics = run_epoch(state, train_images, epoch - 1)
-        metrics = jax.device_get(metrics)
+        metrics = to_host(metrics)
         epoch_s = time.perf_counter() - t0
         _check_finite(metrics, epoch, steps_per_epoch, ckpt)
         record: dict[str, Any] = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
@@ -171,20 +178,46 @@ def fit(
             record["compile_s"] = compile_s
         history.append(record)
         bar.set_postfix(loss=f"{record['train_loss']:.4f}" if "train_loss" in record else None)
+        preempted = preemption.agreed()  # every process stops after the same epoch
         if run is not None and ckpt is not None:
-            run.append_metrics(record)
-            if picture:  # of the first model when several are trained
-                picture(first(state.params), run.image(epoch))
-            if summaries is not None:
-                summaries.epoch(record, run.image(epoch) if picture else None)
-            if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
-                ckpt.save(epoch, state)
+            if epoch % config.checkpoint_every == 0 or epoch == config.epochs or preempted:
+                ckpt.save(epoch, state, record)  # all processes (Orbax coordinates them)
+            if primary:  # recorded once the checkpoint is committed
+                run.append_metrics(record)
+                if picture:  # of the first model when several are trained
+                    picture(first(state.params), run.image(epoch))
+                if summaries is not None:
+                    summaries.epoch(record, run.image(epoch) if picture else None)
+        if preempted:
+            break
+    preemption.__exit__(None, None, None)
     bar.close()
     if summaries is not None:
         summaries.close()
-    if run:
+    if run and primary:
         viz.save_curves(run.read_metrics(), run.curves)
+    if preempted:
+        where = f"; the checkpoint of epoch {epoch} is in {run.checkpoints}" if run else ""
+        raise Preempted(f"stopped on SIGTERM after epoch {epoch} of {config.epochs}{where}; resume with --resume")
     return FitResult(state, history)
+
+
+def _restore_record(run: RunDir, ckpt: Checkpointer, start: int) -> None:
+    """The metrics line of the restored epoch, from the checkpoint, when metrics.jsonl lost it (the run
+    stopped after the checkpoint was committed and before the line was written)."""
+    record = ckpt.restored_meta.get("record")
+    records = run.read_metrics()
+    if start and isinstance(record, dict) and record.get("epoch") == start and (
+            not records or records[-1].get("epoch", 0) < start):
+        run.append_metrics(record)
+
+
+def _barrier(name: str) -> None:
+    """Waits until every process gets here (a no-op for one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def configured(task: Task, config: TrainConfig) -> Task:
@@ -199,7 +232,7 @@ def configured(task: Task, config: TrainConfig) -> Task:
 def summarized(task: Task, means: dict, n_models: int = 1) -> dict:
     """The evaluation's mean metrics plus the task's summary metrics (host floats; with n_models > 1,
     host arrays of one value per model)."""
-    means = jax.device_get(means)
+    means = to_host(means)
     if n_models > 1:
         rows = [summarized(task, {k: v[i] for k, v in means.items()}) for i in range(n_models)]
         return {k: np.array([row[k] for row in rows]) for k in rows[0]}
@@ -224,7 +257,7 @@ def _per_model(prefix: str, values: dict, n_models: int) -> dict:
 def _learning_rate(task: Task, state: TrainState, config: TrainConfig) -> np.ndarray:
     """The learning rate at the state's step (each model's, times its --sweep multiplier)."""
     rate = task.learning_rate
-    steps_done = np.asarray(jax.device_get(state.step)).reshape(-1)[0]
+    steps_done = np.asarray(to_host(state.step)).reshape(-1)[0]
     value = float(rate(steps_done)) if callable(rate) else float(rate)  # type: ignore[arg-type]
     return np.asarray([value * c for _, c in config.models()])
 
@@ -275,7 +308,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
 
     one_shuffle = functools.partial(steps.shuffle, n=n)
     shuffle: Any = jax.jit(jax.vmap(one_shuffle, in_axes=(0, None)) if many else one_shuffle)
-    stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *jax.device_get(out))  # noqa: E731
+    stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *to_host(out))  # noqa: E731
     if mode == "step":
         step_fn: Any = functools.partial(steps.train_step_at, task, batch, **kw)
         step = compile_fn(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, 3)

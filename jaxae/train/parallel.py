@@ -89,8 +89,17 @@ class DataParallel:
         del state
 
     def place_batch(self, batch):
-        """A host batch of the streaming mode on the devices."""
-        return jax.device_put(batch, self.batch)
+        """A host batch of the streaming mode on the devices. With several processes each process
+        copies only its own rows (every process holds the same global batch order)."""
+        if jax.process_count() == 1:
+            return jax.device_put(batch, self.batch)
+        count, index = jax.process_count(), jax.process_index()
+
+        def mine(x):
+            rows = x.shape[0] // count
+            return jax.make_array_from_process_local_data(self.batch, x[index * rows : (index + 1) * rows], x.shape)
+
+        return jax.tree.map(mine, batch)
 
     def jit(self, fn, n_args: int):
         """`fn(state, *args) -> (state, metrics)` compiled for the mesh (state donated)."""
@@ -117,6 +126,9 @@ class Pmap(DataParallel):
         if models:
             raise ConfigError("--parallel pmap trains one model split over the devices; for several models "
                               "(--seeds, --sweep) use --parallel mesh, which spreads the models over the devices")
+        if jax.process_count() > 1:
+            raise ConfigError("--parallel pmap runs within one process; with several processes use --parallel mesh "
+                              "(the default), which spans every process's devices")
         super().__init__(devices)
 
     def _slice(self, x):

@@ -71,7 +71,7 @@ class RunDir:
             name.isdigit() for name in os.listdir(self.checkpoints)
         )
 
-    def prepare(self, config: dict, resume: bool, defaults: dict | None = None) -> None:
+    def prepare(self, config: dict, resume: bool, defaults: dict | None = None, write: bool = True) -> None:
         """Creates the folder, or checks that resuming it is consistent; writes config.json.
 
         `defaults` (nested like config) gives the value of an option that a run written by an older
@@ -97,9 +97,10 @@ class RunDir:
                     f"cannot resume {self.path}: its config differs in {', '.join(diffs)}; "
                     "use the same settings (only " + ", ".join(RESUMABLE_CHANGES) + " may change) or a new --workdir"
                 )
-        os.makedirs(self.path, exist_ok=True)
-        with open(self.config, "w") as f:
-            json.dump(config, f, indent=2, sort_keys=True)
+        if write:  # (one process of several only checks: process 0 writes)
+            os.makedirs(self.path, exist_ok=True)
+            with open(self.config, "w") as f:
+                json.dump(config, f, indent=2, sort_keys=True)
 
     def read_metrics(self) -> list[dict]:
         if not os.path.exists(self.metrics):

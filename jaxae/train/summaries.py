@@ -9,6 +9,7 @@ metrics.jsonl and images/ (the event files are derived data), so no epoch appear
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import shutil
 from typing import Any
@@ -41,12 +42,17 @@ def tag(name: str) -> str:
     return f"other/{name}"
 
 
+_WRITERS = itertools.count()
+
+
 def _writer(folder: str):
     try:
         from tensorboardX import SummaryWriter
     except ImportError:
         raise ConfigError("--log tensorboard needs tensorboardX: pip install 'jaxae[tensorboard]'") from None
-    return SummaryWriter(folder, flush_secs=5)
+    # tensorboardX names a file by the second it was opened: two writers of one second would share (and
+    # truncate) one file, so each gets its own suffix
+    return SummaryWriter(folder, flush_secs=5, filename_suffix=f".{os.getpid()}.{next(_WRITERS)}")
 
 
 class Summaries:

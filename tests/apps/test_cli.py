@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,3 +120,23 @@ def test_every_models_help_is_whole_sentences():
     for name, entry in MODELS.items():
         text = summary(entry.config)
         assert text.endswith(".") and text[0].isupper() and len(text) < 300, (name, text)
+
+
+def test_sigterm_checkpoints_and_exits_75_then_resumes(tmp_path):
+    """One process: SIGTERM (preemption) finishes the epoch, saves it, exits 75; --resume goes on."""
+    run = str(tmp_path / "run")
+    args = ["train", "ae", "--hidden", "32,16", "--latent", "3", "--batch-size", "500", "--epochs", "8",
+            "--no-progress", "--workdir", run]
+    proc = run_cli(*args)
+    t0 = time.time()
+    while not os.path.exists(os.path.join(run, "checkpoints", "1")):
+        assert time.time() - t0 < 60 and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75, err[-2000:]
+    epoch = int(re.search(r"stopped on SIGTERM after epoch (\d+) of 8", err).group(1))
+    assert epoch < 8 and str(epoch) in os.listdir(os.path.join(run, "checkpoints"))
+    resumed = run_cli(*args, "--resume")
+    resumed.communicate(timeout=120)
+    assert resumed.returncode == 0 and len(open(os.path.join(run, "metrics.jsonl")).read().splitlines()) == 8

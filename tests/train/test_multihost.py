@@ -1,0 +1,179 @@
+"""Several processes as one run, for real: 2 processes x 2 CPU devices on 127.0.0.1 through
+jax.distributed (gloo collectives), against 1 process x 4 devices. The pytest process never joins; every
+process it starts is killed (if still alive) when the test ends."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from jaxae.tasks import load_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the launches compile the same programs again and again: they share JAX's persistent compilation cache,
+# in a folder of this test session (so every session starts cold)
+CACHE = {"JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="jaxae-test-xla-cache-"),
+         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_cache():
+    yield
+    shutil.rmtree(CACHE["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+AE = ["train", "ae", "--hidden", "32,16", "--latent", "3", "--batch-size", "1000", "--no-progress"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Launcher:
+    """launch(command, processes, devices) -> Popen handles: `processes` copies of `python -m command`
+    (the README's local form: --coordinator, --num-processes, --process-id), each with `devices` CPU
+    devices; `close()` kills those still running (only the ones it started)."""
+
+    def __init__(self):
+        self.started = []
+
+    def __call__(self, command, processes, devices):
+        port, procs = free_port(), []
+        for i in range(processes):
+            hosts = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id", str(i)]
+            env = {**os.environ, **CACHE, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "JAXAE_DISTRIBUTED_TIMEOUT": "15",
+                   "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+            procs.append(subprocess.Popen([sys.executable, "-m", *command, *(hosts if processes > 1 else [])],
+                                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        self.started.extend(procs)
+        return procs
+
+    def close(self):
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def launch():
+    launcher = Launcher()
+    yield launcher
+    launcher.close()
+
+
+def finish(procs, timeout=120):
+    out = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        out.append((proc.returncode, stdout, stderr))
+    return out
+
+
+def digests(stdout: str) -> dict:
+    return dict(re.findall(r"^(\w+) ([0-9a-f]{64})$", stdout, re.M))
+
+
+def params(folder):
+    return jax.tree.leaves(jax.device_get(load_run(folder).state.params))
+
+
+def assert_close(a, b):
+    for x, y in zip(params(a), params(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+
+
+def test_two_processes_train_the_models_of_one_process_with_four_devices(launch, tmp_path):
+    two, one = (launch(["tests.train.multihost_worker", str(tmp_path / "two")], 2, 2),  # both at once
+                launch(["tests.train.multihost_worker", str(tmp_path / "one")], 1, 4))
+    two, one = finish(two), finish(one)
+    assert all(rc == 0 for rc, _, _ in two + one), [err[-2000:] for _, _, err in two + one]
+    assert digests(two[0][1]) == digests(two[1][1]) and len(digests(two[0][1])) == 3  # bit-identical processes
+    for name in ("ae", "vae", "rbm"):
+        assert_close(tmp_path / "two" / name, tmp_path / "one" / name)
+        lines = (tmp_path / "two" / name / "metrics.jsonl").read_text().splitlines()
+        assert [int(x.split('"epoch": ')[1].split(",")[0]) for x in lines] == [1, 2]  # one line per epoch
+        assert sorted(os.listdir(tmp_path / "two" / name / "checkpoints")) == ["1", "2"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted 2-process AE run of 5 epochs (its folder)."""
+    folder, launch = tmp_path_factory.mktemp("multihost") / "reference", Launcher()
+    try:
+        results = finish(launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder)], 2, 2))
+    finally:
+        launch.close()
+    assert all(rc == 0 for rc, _, _ in results), [err[-2000:] for _, _, err in results]
+    return folder
+
+
+def wait_for(path, timeout=60):
+    t0 = time.time()
+    while not os.path.exists(path):
+        assert time.time() - t0 < timeout, f"{path} did not appear"
+        time.sleep(0.1)
+
+
+def test_a_killed_worker_stops_the_other_and_the_run_resumes(launch, tmp_path, reference):
+    folder = tmp_path / "killed"
+    procs = launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder)], 2, 2)
+    wait_for(folder / "checkpoints" / "2")
+    procs[1].send_signal(signal.SIGKILL)
+    t0 = time.time()
+    rc, _, err = finish(procs[:1], timeout=30)[0]
+    assert time.time() - t0 < 30 and rc == 3
+    assert err.strip().splitlines()[-1].startswith("jaxae: error: process 1 of 2 stopped; process 0 stops too")
+    saved = sorted(int(e) for e in os.listdir(folder / "checkpoints"))
+    assert saved and saved[-1] >= 2  # the last committed checkpoint is kept
+    # resume a copy with 2 processes (bit for bit the uninterrupted run) and one with 1 x 4 devices, at once
+    elastic = tmp_path / "elastic"
+    shutil.copytree(folder, elastic)
+    resumed = launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder), "--resume"], 2, 2)
+    single = launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(elastic), "--resume"], 1, 4)
+    results = finish(resumed) + finish(single)
+    assert all(rc == 0 for rc, _, _ in results), [e[-2000:] for _, _, e in results]
+    for a, b in zip(params(folder), params(reference)):
+        np.testing.assert_array_equal(a, b)
+    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 5
+    assert_close(elastic, reference)
+
+
+def test_sigterm_saves_at_an_agreed_epoch_and_resumes_exactly(launch, tmp_path, reference):
+    folder = tmp_path / "preempted"
+    procs = launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder)], 2, 2)
+    wait_for(folder / "checkpoints" / "1")
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    results = finish(procs, timeout=60)
+    assert [rc for rc, _, _ in results] == [75, 75], [e[-2000:] for _, _, e in results]
+    stopped = [int(re.search(r"stopped on SIGTERM after epoch (\d+)", e).group(1)) for _, _, e in results]
+    assert stopped[0] == stopped[1] < 5 and str(stopped[0]) in os.listdir(folder / "checkpoints")
+    resumed = finish(launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder), "--resume"], 2, 2))
+    assert all(rc == 0 for rc, _, _ in resumed)
+    for a, b in zip(params(folder), params(reference)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_eval_of_a_multi_process_run_from_one_process(reference, capsys):
+    from jaxae.apps.cli import main
+
+    last = (reference / "metrics.jsonl").read_text().splitlines()[-1]
+    assert main(["eval", "--run", str(reference), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    mse = float(re.search(r'"test_mse": ([\d.e-]+)', out).group(1))
+    assert mse == pytest.approx(float(re.search(r'"test_mse": ([\d.e-]+)', last).group(1)), rel=1e-6)
+
+
+def test_the_readme_shows_the_command_these_tests_run():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    command = "jaxae " + " ".join(AE) + " --epochs 5 --workdir runs/ae-2x2"
+    assert readme.count(command) == 2 and "--coordinator 127.0.0.1:12345 --num-processes 2 --process-id 1" in readme
