@@ -1,14 +1,24 @@
-"""Throughput: jaxae (scan, step) vs the chapter's PyTorch loops (and scikit-learn's RBM), same run.
+"""Throughput: jaxae (scan, step) vs a hand-written JAX loop and the chapter's PyTorch loops (and
+scikit-learn's RBM), same run.
 
     python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized|rbm-cd1|rbm-cd10 [--epochs 3] [--bf16]
+        [--torch-compile [--torch-compile-mode reduce-overhead]] [--transposed auto,dilated,matmul,subpixel]
+
+Every jaxae row says whether its mode is the one `--mode auto` picks for the model on this backend
+("default": true); each gets a ratio to the hand-written floor (benchmarks/floor.py) and to PyTorch.
 """
 from __future__ import annotations
 
 import argparse
 
+import jax
+
+from benchmarks import floor
 from benchmarks import torch_reference as ref
 from benchmarks.common import emit, jaxae_throughput, load_data
+from jaxae.nn.conv import TRANSPOSED, transposed_method
 from jaxae.tasks import ae, conv_ae, rbm, rbm_binary, vae
+from jaxae.train.loop import choose_mode
 
 # name -> (jaxae task factory, reference (images, batch, epochs) -> dict or None, note); RBMs at the
 # issue's batch 100 are run with --batch-size 100.
@@ -44,6 +54,11 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--torch-compile", action="store_true",
                         help="also time the PyTorch reference under torch.compile (ae, conv-ae, vae; compile "
                         "time is in the warm-up epoch, not counted)")
+    parser.add_argument("--torch-compile-mode", default="default", choices=("default", "reduce-overhead", "max-autotune"),
+                        help="torch.compile's mode (reduce-overhead replays CUDA graphs on a GPU)")
+    parser.add_argument("--transposed", default="auto",
+                        help="conv-ae: comma list of transposed-convolution formulations to time jaxae with "
+                        f"({', '.join(TRANSPOSED)}; see jaxae.nn.conv.conv_transpose)")
     parser.add_argument("--bf16", action="store_true",
                         help="also time the first mode with --precision bfloat16 (mixed precision)")
     args = parser.parse_args(argv)
@@ -53,32 +68,51 @@ def main(argv=None) -> list[dict]:
     images = data.train_images
     args.epochs = max(args.epochs, MIN_EPOCHS.get(args.model, 0))
     common = {"model": args.model, "data": data.name, "n": len(images), "batch": args.batch_size}
+    formulations = args.transposed.split(",")
+    for method in formulations:
+        transposed_method(method)  # refuses an unknown one before anything runs
+    if formulations != ["auto"] and args.model != "conv-ae":
+        parser.error("--transposed is for --model conv-ae")
+    if "auto" in formulations:  # auto's row (it names its formulation under "transposed") is not timed twice
+        formulations = ["auto"] + [m for m in formulations if m != "auto" and m != transposed_method("auto")]
+    default_mode = choose_mode("auto", images, make_task().modes)
     rows = []
-    for mode in args.modes.split(","):
-        result = jaxae_throughput(make_task(), images, args.batch_size, mode, args.epochs)
-        rows.append(emit({**common, "impl": f"jaxae-{mode}", **result, "note": note}))
-    if args.bf16:
-        mode = args.modes.split(",")[0]
-        result = jaxae_throughput(make_task(), images, args.batch_size, mode, args.epochs, precision="bfloat16")
-        rows.append(emit({**common, "impl": f"jaxae-{mode}-bf16", **result, "note": note}))
-    n_jaxae = len(rows)
+    for method in formulations:
+        tag = "" if method == "auto" else f"[{method}]"
+        factory = make_task if method == "auto" else (lambda m=method: conv_ae.task(conv_ae.ConvAEConfig(transposed=m)))
+        how = {"transposed": transposed_method(method)} if args.model == "conv-ae" else {}
+        for mode in args.modes.split(","):
+            result = jaxae_throughput(factory(), images, args.batch_size, mode, args.epochs)
+            rows.append(emit({**common, "impl": f"jaxae-{mode}{tag}", "default": mode == default_mode and not tag,
+                              **how, **result, "note": note}))
+        if args.bf16 and method == formulations[0]:
+            mode = args.modes.split(",")[0]
+            result = jaxae_throughput(factory(), images, args.batch_size, mode, args.epochs, precision="bfloat16")
+            rows.append(emit({**common, "impl": f"jaxae-{mode}-bf16{tag}", "default": False, **how, **result,
+                              "note": note}))
+    jaxae_rows = list(rows)
+
+    def against(row: dict, key: str) -> None:
+        """Prints jaxae's ratio to `row` for every jaxae row and keeps it in the row under `key`."""
+        for r in jaxae_rows:
+            r[key] = r["samples_per_s"] / row["samples_per_s"]
+            emit({**common, "ratio": f"{r['impl']}/{row['impl']}", "value": r[key]})
+        rows.append(row)
+
+    if args.model in floor.FLOORS:  # the hand-written JAX loop of the same work, same run
+        against(emit({**common, "impl": "jax-floor", **floor.throughput(args.model, images, args.batch_size,
+                                                                       args.epochs)}), "vs_floor")
     if torch_fn and not args.no_torch:
-        torch_row = emit({**common, "impl": "torch-eager", **torch_fn(images, args.batch_size, args.epochs)})
-        for r in rows:
-            emit({**common, "ratio": f"{r['impl']}/torch-eager", "value": r["samples_per_s"] / torch_row["samples_per_s"]})
-        rows.append(torch_row)
+        against(emit({**common, "impl": "torch-eager", **torch_fn(images, args.batch_size, args.epochs)}),
+                "vs_torch_eager")
         if args.torch_compile and args.model in COMPILABLE:
-            compiled = emit({**common, "impl": "torch-compile",
-                             **torch_fn(images, args.batch_size, args.epochs, compile=True)})
-            for r in rows[:n_jaxae]:
-                emit({**common, "ratio": f"{r['impl']}/torch-compile", "value": r["samples_per_s"] / compiled["samples_per_s"]})
-            rows.append(compiled)
-    if args.model in EXTRA and not args.no_torch:
+            mode = args.torch_compile_mode
+            against(emit({**common, "impl": "torch-compile" + ("" if mode == "default" else f"-{mode}"),
+                          **torch_fn(images, args.batch_size, args.epochs, compile=True if mode == "default" else mode)}),
+                    "vs_torch_compile")
+    if args.model in EXTRA and not args.no_torch and jax.default_backend() == "cpu":  # CPU libraries: CPU tables
         name, fn = EXTRA[args.model]
-        extra = emit({**common, "impl": name, **fn(images, args.batch_size, args.epochs)})
-        for r in rows[:n_jaxae]:
-            emit({**common, "ratio": f"{r['impl']}/{name}", "value": r["samples_per_s"] / extra["samples_per_s"]})
-        rows.append(extra)
+        against(emit({**common, "impl": name, **fn(images, args.batch_size, args.epochs)}), "vs_" + name)
     return rows
 
 

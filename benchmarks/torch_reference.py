@@ -38,7 +38,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def autoencoder_throughput(images: np.ndarray, batch_size: int, epochs: int, compile: bool = False,
+def autoencoder_throughput(images: np.ndarray, batch_size: int, epochs: int, compile: bool | str = False,
                            device: str | None = None) -> dict:
     """The chapter's AE loop (MSE, Adam lr 1e-4, weight decay 1e-5) on [-1, 1] pixels held in memory."""
     import torch
@@ -48,7 +48,7 @@ def autoencoder_throughput(images: np.ndarray, batch_size: int, epochs: int, com
     data = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 127.5 - 1.0).to(device)
     model = chapter_autoencoder().to(device)
     mse = torch.nn.MSELoss()
-    step_model = torch.compile(model) if compile else model
+    step_model = _compiled(model, compile)
     return _loop(step_model, lambda m, x: mse(m(x), x), data, batch_size, epochs, 1e-4, 1e-5, device)
 
 
@@ -96,6 +96,16 @@ def chapter_vae():
     return VariationalAutoEncoder()
 
 
+def _compiled(model, compile: bool | str):
+    """model, or torch.compile(model) (compile=True: default mode; a string: that mode, e.g.
+    "reduce-overhead", which replays CUDA graphs on a GPU)."""
+    import torch
+
+    if not compile:
+        return model
+    return torch.compile(model, mode=compile if isinstance(compile, str) else None)
+
+
 def _loop(model, loss_of, data, batch_size, epochs, lr, weight_decay, device) -> dict:
     import torch
 
@@ -131,7 +141,7 @@ def _timed(epoch, epochs, samples, device) -> dict:
             "torch": torch.__version__, "torch_device": device}
 
 
-def conv_autoencoder_throughput(images, batch_size, epochs, device=None, compile: bool = False) -> dict:
+def conv_autoencoder_throughput(images, batch_size, epochs, device=None, compile: bool | str = False) -> dict:
     """The chapter's conv AE loop (MSE, Adam lr 1e-4, weight decay 1e-5) on [-1, 1] pixels in memory."""
     import torch
 
@@ -140,11 +150,11 @@ def conv_autoencoder_throughput(images, batch_size, epochs, device=None, compile
     data = torch.from_numpy(images[:, None].astype(np.float32) / 127.5 - 1.0).to(device)
     model = chapter_conv_autoencoder().to(device)
     mse = torch.nn.MSELoss()
-    model = torch.compile(model) if compile else model
+    model = _compiled(model, compile)
     return _loop(model, lambda m, x: mse(m(x), x), data, batch_size, epochs, 1e-4, 1e-5, device)
 
 
-def vae_throughput(images, batch_size, epochs, device=None, compile: bool = False) -> dict:
+def vae_throughput(images, batch_size, epochs, device=None, compile: bool | str = False) -> dict:
     """The chapter's VAE loop: summed BCE (on logits) + analytic KL, Adam lr 1e-4, pixels in [0, 1]."""
     import torch
     import torch.nn.functional as F
@@ -153,7 +163,7 @@ def vae_throughput(images, batch_size, epochs, device=None, compile: bool = Fals
     torch.manual_seed(0)
     data = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0).to(device)
     model = chapter_vae().to(device)
-    model = torch.compile(model) if compile else model
+    model = _compiled(model, compile)
 
     def loss_of(m, x):
         logits, mu, logvar = m(x)

@@ -66,16 +66,19 @@ class ConvAutoencoder(nn.Module):
       encoder: the encoder's layer spec (see jaxae.nn.conv), e.g. CHAPTER_ENCODER.
       decoder: the decoder's layer spec, e.g. CHAPTER_DECODER.
       output: "tanh" or "sigmoid".
+      transposed: how the transposed convolutions are computed (see jaxae.nn.conv.conv_transpose;
+        "auto": per backend). The parameters and the function are the same for every choice.
     """
 
     encoder: str
     decoder: str
     output: str = "tanh"
+    transposed: str = "auto"
 
     def setup(self):
         self.enc = ConvStack(parse_spec(self.encoder), final_activation=None)
         out = jnp.tanh if self.output == "tanh" else nn.sigmoid
-        self.dec = ConvStack(parse_spec(self.decoder), final_activation=out)
+        self.dec = ConvStack(parse_spec(self.decoder), final_activation=out, transposed=self.transposed)
 
     def encode(self, x: jax.Array) -> jax.Array:
         """(batch, h, w) -> (batch, h', w', c') code."""

@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     barrier for it."""
     code = _main(argv)
     if code and _joined():
-        sys.stderr.flush()
-        sys.stdout.flush()
-        os._exit(code)
+        from jaxae.train import distributed
+
+        distributed.exit_now(code)
     return code
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from jaxae.autoencoder import CHAPTER_DECODER, CHAPTER_ENCODER, ConvAutoencoder, conv_shapes
 from jaxae.errors import ConfigError, DataError
-from jaxae.nn.conv import parse_spec
+from jaxae.nn.conv import check_transposed, parse_spec
 from jaxae.tasks.offers import Offers, spec
 from jaxae.tasks.reconstruction import ReconstructionConfig, reconstruction_codec, reconstruction_task
 from jaxae.train import Task
@@ -28,12 +28,16 @@ class ConvAEConfig(ReconstructionConfig):
       pixels: "symmetric" ([-1, 1], Tanh output) or "unit" ([0, 1], sigmoid output).
       noise: input corruption for a denoising autoencoder: none, gaussian, masking, salt-and-pepper.
       noise_level: the noise's sigma (gaussian) or fraction of pixels (masking, salt-and-pepper).
+      transposed: how transposed convolutions are computed: auto (per backend), dilated, matmul or
+        subpixel (see jaxae.nn.conv.conv_transpose); the same function and parameters for each.
     """
 
     encoder: str = CHAPTER_ENCODER
     decoder: str = CHAPTER_DECODER
+    transposed: str = "auto"
 
     def __post_init__(self):
+        check_transposed(self.transposed)
         parse_spec(self.encoder)
         decoder = parse_spec(self.decoder)
         if decoder[-1].kind == "pool" or decoder[-1].features != 1:
@@ -47,7 +51,8 @@ def shapes(config: ConvAEConfig, size: int = 28) -> tuple[list, list]:
 
 
 def _functions(config: ConvAEConfig):
-    model = ConvAutoencoder(config.encoder, config.decoder, "tanh" if config.pixels == "symmetric" else "sigmoid")
+    model = ConvAutoencoder(config.encoder, config.decoder, "tanh" if config.pixels == "symmetric" else "sigmoid",
+                            config.transposed)
     size, channels = shapes(config, 28)[0][-1]
 
     def init(key, x):
@@ -84,8 +89,8 @@ def task(config: ConvAEConfig = ConvAEConfig()) -> Task:
                 "reproduces (the chapter's layers need 28x28), so change --encoder/--decoder"
             )
 
-    # XLA:CPU ran this model's transposed convolutions 2.2x slower inside a scan than as separate
-    # jitted steps (7.7k vs 16.7k samples/s, benchmarks/README.md), so the CPU default is "step".
+    # XLA:CPU runs this model slower inside a scan than as separate jitted steps (matmul transposed
+    # convolutions: 30.2k vs 43.8k samples/s on 2 cores, benchmarks/README.md), so the CPU default is "step".
     return reconstruction_task("conv-ae", config, init, forward, validate=validate, modes={"cpu": "step"},
                                spec=spec("conv-ae", config))
 

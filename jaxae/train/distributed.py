@@ -127,9 +127,22 @@ def exit_for_failed_peers(wait: float) -> None:
 
 def _exit_naming(missing: list[int], count: int, me: int) -> None:
     names = ", ".join(f"process {i}" for i in missing)
-    print(f"jaxae: error: {names} of {count} stopped; process {me} stops too (resume the run with --resume once "
-          "every process is back)", file=sys.stderr, flush=True)
-    os._exit(EXIT_PEER_FAILED)
+    exit_now(EXIT_PEER_FAILED, f"jaxae: error: {names} of {count} stopped; process {me} stops too (resume the run "
+             "with --resume once every process is back)")
+
+
+def exit_now(code: int, message: str | None = None) -> None:
+    """Ends this process at once (os._exit: no shutdown barrier to wait in for a dead peer), `message`
+    the last line on stderr: the runtime's threads, which log the coordination service's view of the
+    same failure, are silenced first, so that the line that says what to do is the one the user sees last."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    if message:
+        os.write(saved, (message + "\n").encode())
+    os._exit(code)
 
 
 class _Watchdog(threading.Thread):

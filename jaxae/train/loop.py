@@ -297,7 +297,8 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     n = n_examples(images)
     many = config.n_models > 1
     split = dp is not None and not dp.models  # the batch is split over devices
-    kw: dict[str, Any] = {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None}
+    kw: dict[str, Any] = {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None,
+                          "grad_norm": config.grad_norm}
     compile_fn: Callable[..., Any] = dp.jit if dp else (lambda fn, n_args: jax.jit(fn, donate_argnums=0))
     t0 = time.perf_counter()
     if mode == "scan":

@@ -95,7 +95,8 @@ class RunDir:
             if diffs:
                 raise ConfigError(
                     f"cannot resume {self.path}: its config differs in {', '.join(diffs)}; "
-                    "use the same settings (only " + ", ".join(RESUMABLE_CHANGES) + " may change) or a new --workdir"
+                    "use the same settings (only " + ", ".join(RESUMABLE_CHANGES + MODEL_RESUMABLE)
+                    + " may change) or a new --workdir"
                 )
         if write:  # (one process of several only checks: process 0 writes)
             os.makedirs(self.path, exist_ok=True)
@@ -121,13 +122,16 @@ class RunDir:
 
 # where the data were found may change between sessions (a moved folder, --data-dir)
 NOT_COMPARED = ("data_dir",)
+# model options that say how the same function is computed, not which (jaxae.nn.conv.conv_transpose)
+MODEL_RESUMABLE = ("transposed",)
 
 
 def _differences(old: dict, new: dict, defaults: dict, prefix: str = "") -> list[str]:
     diffs = []
     for key in sorted(set(old) | set(new)):
         name = prefix + key
-        if (key in RESUMABLE_CHANGES and prefix == "train.") or (key in NOT_COMPARED and not prefix):
+        if (key in RESUMABLE_CHANGES and prefix == "train.") or (key in NOT_COMPARED and not prefix) or (
+                key in MODEL_RESUMABLE and prefix == "model."):
             continue
         if not prefix and key not in old and key not in defaults:  # recorded only by newer versions
             continue

@@ -33,15 +33,19 @@ def _finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def train_step(task: Task, state: TrainState, raw: jax.Array, constrain=None, reduce=None) -> tuple[TrainState, dict]:
-    """One optimizer step on a raw batch (an array or pytree of per-example arrays). Metrics include
-    grad_norm and finite.
+def train_step(task: Task, state: TrainState, raw: jax.Array, constrain=None, reduce=None,
+               grad_norm: bool = False) -> tuple[TrainState, dict]:
+    """One optimizer step on a raw batch (an array or pytree of per-example arrays). Metrics: the
+    estimator's, "finite" (all of them finite) and, with grad_norm, the gradient's global norm.
 
     constrain: optional `constrain(batch) -> batch` placing the batch on devices (a data-parallel
     sharding, or this device's rows under pmap; see jaxae.train.parallel); applied to the raw batch
     inside the compiled step.
     reduce: optional `reduce(tree) -> tree` combining the devices' gradients and metrics (lax.pmean
-    under pmap)."""
+    under pmap).
+    grad_norm: also report the gradient's global L2 norm (and so check the gradient itself for
+    non-finite values). An extra pass over every gradient each step: 9-12% of a step of the
+    chapter's VAE on a 2-core CPU (benchmarks/README.md), hence off by default."""
     if constrain is not None:
         raw = constrain(raw)
     k_pre, k_est = jax.random.split(step_key(state.key, state.step))
@@ -51,7 +55,7 @@ def train_step(task: Task, state: TrainState, raw: jax.Array, constrain=None, re
         grads, metrics = reduce((grads, metrics))
     updates, opt_state = task.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
+    metrics = dict(metrics, grad_norm=optax.tree.norm(grads)) if grad_norm else dict(metrics)
     metrics["finite"] = _finite(metrics)
     new = TrainState(state.step + 1, params, opt_state, est_state, state.key)
     return new, metrics
@@ -63,7 +67,7 @@ def batch_indices(perm: jax.Array, i: jax.Array, batch_size: int) -> jax.Array:
 
 
 def train_epoch(task: Task, batch_size: int, state: TrainState, images,
-                constrain=None, reduce=None) -> tuple[TrainState, dict]:
+                constrain=None, reduce=None, grad_norm: bool = False) -> tuple[TrainState, dict]:
     """One epoch as a single `lax.scan` over shuffled batches of device-resident `images`.
 
     Args:
@@ -79,14 +83,16 @@ def train_epoch(task: Task, batch_size: int, state: TrainState, images,
     perm = shuffle(state.key, epoch, n)
 
     def body(state, i):
-        return train_step(task, state, take(images, batch_indices(perm, i, batch_size)), constrain, reduce)
+        return train_step(task, state, take(images, batch_indices(perm, i, batch_size)), constrain, reduce,
+                          grad_norm)
 
     return jax.lax.scan(body, state, jnp.arange(steps))
 
 
-def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, i, constrain=None, reduce=None):
+def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, i, constrain=None, reduce=None,
+                  grad_norm: bool = False):
     """The per-step mode: gathers batch i of `perm` from device-resident images, then one step."""
-    return train_step(task, state, take(images, batch_indices(perm, i, batch_size)), constrain, reduce)
+    return train_step(task, state, take(images, batch_indices(perm, i, batch_size)), constrain, reduce, grad_norm)
 
 
 def eval_inputs(task: Task, key: jax.Array, images: jax.Array) -> jax.Array:

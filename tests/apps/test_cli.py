@@ -140,3 +140,14 @@ def test_sigterm_checkpoints_and_exits_75_then_resumes(tmp_path):
     resumed = run_cli(*args, "--resume")
     resumed.communicate(timeout=120)
     assert resumed.returncode == 0 and len(open(os.path.join(run, "metrics.jsonl")).read().splitlines()) == 8
+
+
+def test_options_and_configs_do_not_start_a_backend():
+    """jax.distributed.initialize must come before any backend: building the parser and every model's
+    default config (what `jaxae train` does before joining other processes) must not start one."""
+    code = ("import jaxae.apps.cli as cli, jaxae.tasks.registry as r; from jax._src import xla_bridge; "
+            "[m.config() for m in r.MODELS.values()]; cli.make_parser(); print(sorted(xla_bridge._backends))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

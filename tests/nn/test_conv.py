@@ -5,8 +5,16 @@ import pytest
 
 import jaxae
 from jaxae.errors import ConfigError, DataError
+from jaxae.nn.conv import (
+    TRANSPOSED,
+    ConvStack,
+    conv_transpose,
+    max_pool,
+    output_size,
+    parse_spec,
+    transposed_method,
+)
 from jaxae.tasks import conv_ae as conv_autoencoder
-from jaxae.nn.conv import ConvStack, output_size, parse_spec
 
 
 def test_chapter_layer_shapes_follow_pytorch_formulas():
@@ -41,15 +49,7 @@ def test_full_model_output_is_28x28_in_tanh_range():
 
 def torch_conv_transpose_oracle(x, w, b, stride, padding):
     """PyTorch's ConvTranspose2d by its definition: each input pixel scatters kernel * value."""
-    n, h, width, _ = x.shape
-    k, out_c = w.shape[0], w.shape[2]
-    full = np.zeros((n, (h - 1) * stride + k, (width - 1) * stride + k, out_c))
-    for i in range(h):
-        for j in range(width):
-            full[:, i * stride : i * stride + k, j * stride : j * stride + k, :] += np.einsum(
-                "nc,abdc->nabd", x[:, i, j, :], w)
-    end = full.shape[1] - padding
-    return full[:, padding:end, padding:end, :] + b
+    return torch_conv_transpose_oracle_rect(x, w, stride, padding) + b
 
 
 @pytest.mark.parametrize("spec, stride, padding", [("t16k3s2", 2, 0), ("t8k5s3p1", 3, 1), ("t1k2s2p1", 2, 1)])
@@ -61,6 +61,82 @@ def test_transposed_conv_matches_pytorch_definition(spec, stride, padding):
     bias = np.asarray(params["params"]["convT_0"]["bias"])
     expected = torch_conv_transpose_oracle(x, kernel, bias, stride, padding)
     np.testing.assert_allclose(stack.apply(params, x), expected, rtol=1e-4, atol=1e-5)
+
+
+FORMULATIONS = [m for m in TRANSPOSED if m != "auto"]
+
+
+@pytest.mark.parametrize("method", FORMULATIONS)
+@pytest.mark.parametrize("k, stride, padding", [(3, 2, 0), (5, 3, 1), (2, 2, 1), (2, 3, 0), (4, 2, 3), (1, 1, 0)])
+def test_every_formulation_matches_pytorch_definition(method, k, stride, padding):
+    """Each way of computing the transposed conv is PyTorch's ConvTranspose2d, non-square input included."""
+    rng = np.random.default_rng(k * 10 + stride)
+    x = rng.normal(size=(2, 4, 6, 3)).astype(np.float32)
+    kernel = rng.normal(size=(k, k, 5, 3)).astype(np.float32)
+    expected = torch_conv_transpose_oracle_rect(x, kernel, stride, padding)
+    got = conv_transpose(jnp.asarray(x), jnp.asarray(kernel), stride, padding, method)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", FORMULATIONS)
+def test_formulations_have_the_same_gradients(method):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 5, 4))
+    kernel = jax.random.normal(jax.random.PRNGKey(1), (5, 5, 8, 4))
+
+    def loss(x, kernel, method):
+        return jnp.sum(jnp.sin(conv_transpose(x, kernel, 3, 1, method)))
+
+    reference = jax.grad(loss, argnums=(0, 1))(x, kernel, "dilated")
+    got = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(x, kernel, method)
+    for g, r in zip(got, reference):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", FORMULATIONS)
+def test_chapter_model_is_the_same_function_under_every_formulation(method):
+    """Parameters do not depend on the formulation: one init, three applies, one answer."""
+    encoder, decoder = parse_spec(conv_autoencoder.CHAPTER_ENCODER), parse_spec(conv_autoencoder.CHAPTER_DECODER)
+    x = jax.random.normal(jax.random.PRNGKey(2), (3, 28, 28, 1))
+    stack = ConvStack((*encoder, *decoder))
+    params = stack.init(jax.random.PRNGKey(0), x)
+    other = ConvStack((*encoder, *decoder), transposed=method)
+    assert jax.tree.structure(other.init(jax.random.PRNGKey(0), x)) == jax.tree.structure(params)
+    np.testing.assert_allclose(other.apply(params, x), stack.apply(params, x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("size, window, stride", [(10, 2, 2), (3, 2, 1), (7, 3, 2), (5, 2, 2), (6, 3, 3), (4, 1, 1)])
+def test_max_pool_is_flax_max_pool_with_its_gradient(size, window, stride):
+    """Values and gradients of the slice formulation equal select-and-scatter's, ties included (all to
+    the first maximum of a window, as PyTorch)."""
+    import flax.linen as nn
+
+    x = jax.random.randint(jax.random.PRNGKey(size * window), (3, size, size + 1, 4), 0, 3).astype(jnp.float32)
+    reference = nn.max_pool(x, (window, window), (stride, stride), padding="VALID")
+    np.testing.assert_array_equal(max_pool(x, window, stride), reference)
+    cotangent = jax.random.normal(jax.random.PRNGKey(1), reference.shape)
+    ours = jax.vjp(lambda x: max_pool(x, window, stride), x)[1](cotangent)[0]
+    theirs = jax.vjp(lambda x: nn.max_pool(x, (window, window), (stride, stride), padding="VALID"), x)[1](cotangent)[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # overlapping windows add in another order
+
+
+def test_transposed_method_resolves_auto_and_refuses_unknown():
+    assert transposed_method("auto") in FORMULATIONS
+    assert transposed_method("matmul") == "matmul"
+    with pytest.raises(ConfigError, match="one of auto, dilated, matmul, subpixel"):
+        transposed_method("winograd")
+
+
+def torch_conv_transpose_oracle_rect(x, w, stride, padding):
+    """As torch_conv_transpose_oracle, for any h, w and without bias."""
+    n, h, width, _ = x.shape
+    k, out_c = w.shape[0], w.shape[2]
+    full = np.zeros((n, (h - 1) * stride + k, (width - 1) * stride + k, out_c))
+    for i in range(h):
+        for j in range(width):
+            full[:, i * stride : i * stride + k, j * stride : j * stride + k, :] += np.einsum(
+                "nc,abdc->nabd", x[:, i, j, :], w)
+    return full[:, padding : full.shape[1] - padding, padding : full.shape[2] - padding, :]
 
 
 @pytest.mark.parametrize("spec", ["c16", "x3k3", "c16k3s", "m16k2", ""])

@@ -30,6 +30,17 @@ def test_modes_train_the_same_model(small, mode):
     assert scan.history[-1]["test_mse"] == pytest.approx(other.history[-1]["test_mse"], rel=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["scan", "step"])
+def test_grad_norm_is_a_metric_that_changes_nothing_else(small, mode):
+    task = autoencoder.task(SMALL_AE)
+    plain = fit(task, small, small_config(epochs=1, mode=mode))
+    normed = fit(task, small, small_config(epochs=1, mode=mode, grad_norm=True))
+    assert "train_grad_norm" not in plain.history[-1]
+    assert normed.history[-1]["train_grad_norm"] > 0
+    for a, b in zip(jax.tree.leaves(plain.state.params), jax.tree.leaves(normed.state.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_training_reduces_test_error(small):
     result = fit(autoencoder.task(SMALL_AE), small, small_config(epochs=4))
     mse = [h["test_mse"] for h in result.history]
@@ -151,6 +162,17 @@ def test_resume_with_other_model_settings_is_refused(small, tmp_path):
     with pytest.raises(ConfigError, match="model.latent"):
         fit(autoencoder.task(SMALL_AE), small, small_config(epochs=2), str(tmp_path), resume=True,
             run_config={"model": {"latent": 4}})
+
+
+def test_resume_may_change_how_not_what_is_computed(small, tmp_path):
+    """model.transposed picks a formulation of the same function (jaxae.nn.conv): a resume may change it."""
+    fit(autoencoder.task(SMALL_AE), small, small_config(epochs=1), str(tmp_path),
+        run_config={"model": {"latent": 3, "transposed": "auto"}})
+    fit(autoencoder.task(SMALL_AE), small, small_config(epochs=2), str(tmp_path), resume=True,
+        run_config={"model": {"latent": 3, "transposed": "subpixel"}})
+    with pytest.raises(ConfigError, match="model.latent.*transposed may change"):
+        fit(autoencoder.task(SMALL_AE), small, small_config(epochs=3), str(tmp_path), resume=True,
+            run_config={"model": {"latent": 4, "transposed": "subpixel"}})
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -31,7 +31,7 @@ def read_events(folder):
 
 def test_every_epoch_once_also_after_a_resume(tmp_path):
     run = str(tmp_path / "ae")
-    args = ["train", "ae", "--hidden", "32", "--latent", "3", "--log", "tensorboard", "--workdir", run]
+    args = ["train", "ae", "--hidden", "32", "--latent", "3", "--log", "tensorboard", "--grad-norm", "--workdir", run]
     assert main([*args, *FAST]) == 0
     shutil.rmtree(os.path.join(run, "checkpoints", "2"))  # as if killed before epoch 2's checkpoint landed
     assert main([*args, "--epochs", "3", "--no-progress", "--batch-size", "250", "--resume"]) == 0

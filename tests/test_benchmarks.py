@@ -1,0 +1,75 @@
+"""The benchmark scripts run and fold their numbers into tables (no timing is asserted anywhere)."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import floor, models, table
+from jaxae.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    import jaxae
+
+    return jaxae.data.load("mnist-mini", download=False).train_images[:1024]
+
+
+@pytest.mark.parametrize("model", sorted(floor.FLOORS))
+def test_every_floor_trains(model, digits):
+    """The hand-written loops do the work they are timed for: the second epoch's mean loss is below the first's."""
+    result = floor.throughput(model, digits, 64, 1)
+    assert result["samples_per_s"] > 0 and np.isfinite(result["last_loss"])
+    assert result["last_loss"] < result["first_loss"]
+
+
+def test_models_rows_carry_the_ratio_to_the_floor(capsys):
+    rows = models.main(["--model", "ae", "--epochs", "1", "--no-torch", "--modes", "scan"])
+    jaxae_row, floor_row = rows
+    assert floor_row["impl"] == "jax-floor" and "default" in jaxae_row
+    assert jaxae_row["vs_floor"] == pytest.approx(jaxae_row["samples_per_s"] / floor_row["samples_per_s"])
+    parsed = table.parse(capsys.readouterr().out.splitlines())
+    assert parsed["throughput"][0]["vs_floor"] == pytest.approx(jaxae_row["vs_floor"])
+    assert "jaxae / hand-written" in table.markdown(parsed)
+
+
+def test_transposed_formulations_are_for_the_conv_ae_and_checked():
+    with pytest.raises(SystemExit):
+        models.main(["--model", "ae", "--transposed", "subpixel", "--no-torch"])
+    with pytest.raises(ConfigError, match="one of auto, dilated"):
+        models.main(["--model", "conv-ae", "--transposed", "winograd", "--no-torch"])
+
+
+def test_table_reads_every_section():
+    lines = [
+        "# a comment line",
+        json.dumps({"machine": "NVIDIA H200", "backend": "gpu", "gpu": "NVIDIA H200, 580.1, 143771 MiB",
+                    "dry_run": False, "jax": "0.10.2", "jaxlib": "0.10.2", "flax": "0.12", "optax": "0.2",
+                    "python": "3.12", "torch": "2.13.0", "torch_cuda": "13.0", "torch_device": "NVIDIA H200"}),
+        json.dumps({"model": "ae", "batch": 128, "impl": "jaxae-scan", "samples_per_s": 100.0, "epoch_s": 1.0,
+                    "default": True}),
+        json.dumps({"model": "ae", "batch": 128, "impl": "torch-eager", "samples_per_s": 50.0, "epoch_s": 2.0}),
+        json.dumps({"model": "ae", "batch": 128, "ratio": "jaxae-scan/torch-eager", "value": 2.0}),
+        json.dumps({"bench": "seeds", "model": "vae", "impl": "vmap of 16", "batch": 128, "samples_per_s": 9.0,
+                    "epoch_s": 3.0}),
+        json.dumps({"bench": "seeds", "model": "vae", "ratio": "vmap of 16 vs 16 sequential", "value": 4.5}),
+        json.dumps({"model": "ais-784-500", "chains": 100, "temperatures": 14500, "seconds": 0.3, "compile_s": 1.0,
+                    "log_z": 400.0, "log_z_stderr": 0.1}),
+        json.dumps({"model": "is-nll-vae", "k": 5000, "n_test": 10000, "seconds": 12.0, "is_nll": 90.0}),
+    ]
+    text = table.markdown(table.parse(lines))
+    assert "| ae | **jaxae-scan** | 128 | 100 | 1.000 | - |  | 2.00× |  |" in text
+    assert text.startswith("Machine: NVIDIA H200, 580.1, 143771 MiB (gpu); jax 0.10.2") and "torch 2.13.0 (CUDA 13.0" in text
+    assert "**4.50×**" in text and "| ais-784-500 | 100 | 14500 | 0.300 |" in text and "| 5000 | 10000 | 12.0 |" in text
+
+
+def test_conv_layers_times_every_formulation_of_every_layer(capsys):
+    from benchmarks import conv_layers
+    from jaxae.nn.conv import TRANSPOSED
+
+    rows = conv_layers.main(["--batch-size", "2", "--repeats", "1"])
+    assert {r["layer"] for r in rows} == {name for name, _, _ in conv_layers.LAYERS}
+    for layer in ("convT1", "convT2", "convT3"):
+        assert sorted(r["impl"] for r in rows if r["layer"] == layer) == sorted(TRANSPOSED[1:])
+    assert all(r["forward_backward_ms"] > 0 for r in rows)
+    assert "| convT2 | t8k5s3p1 | matmul |" in capsys.readouterr().out
