@@ -56,3 +56,16 @@ def test_transforms():
     assert not np.array_equal(sample, other)
     with pytest.raises(ConfigError, match="unknown pixel transform"):
         transforms.preprocessor("gray")
+
+
+def test_to_unit_keeps_numpy_arithmetic_for_numpy_pixels():
+    """A NumPy array is converted by NumPy (correctly rounded x / 255, as every documented run was
+    trained on: the deep autoencoder's data went through here); lists become jax.Arrays."""
+    from jaxae.data import transforms
+
+    x = np.arange(256, dtype=np.uint8)
+    unit = transforms.to_unit(x)
+    assert isinstance(unit, np.ndarray) and unit.dtype == np.float32
+    np.testing.assert_array_equal(unit, x.astype(np.float32) / np.float32(255.0))
+    assert isinstance(transforms.to_unit([0.0, 1.0]), jax.Array)
+    np.testing.assert_allclose(transforms.to_unit(jnp.asarray(x)), unit, rtol=1e-6)
