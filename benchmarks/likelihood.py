@@ -24,6 +24,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--limit", type=int, default=None, help="only the first N test digits")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs before the estimate")
     args = parser.parse_args(argv)
+    if args.k < 1 or args.epochs < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--k, --epochs and --limit must be at least 1")
     from jaxae.apps.evaluate import evaluate_run
     from jaxae.tasks import load_run
 

@@ -118,8 +118,11 @@ def main(argv=None) -> str:
     if args.path == "-":
         text = markdown(parse(sys.stdin))
     else:
-        with open(args.path) as f:
-            text = markdown(parse(f))
+        try:
+            with open(args.path) as f:
+                text = markdown(parse(f))
+        except OSError as e:
+            parser.error(f"cannot read {args.path}: {e.strerror}")
     if not text:
         raise SystemExit(f"no benchmark records in {args.path}")
     print(text)

@@ -73,3 +73,14 @@ def test_conv_layers_times_every_formulation_of_every_layer(capsys):
         assert sorted(r["impl"] for r in rows if r["layer"] == layer) == sorted(TRANSPOSED[1:])
     assert all(r["forward_backward_ms"] > 0 for r in rows)
     assert "| convT2 | t8k5s3p1 | matmul |" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    from benchmarks import likelihood
+
+    with pytest.raises(SystemExit) as e:
+        table.main([str(tmp_path / "missing.jsonl")])
+    assert e.value.code == 2 and "cannot read" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        likelihood.main(["--k", "0"])
+    assert e.value.code == 2 and "--k, --epochs and --limit must be at least 1" in capsys.readouterr().err

@@ -89,8 +89,8 @@ def task(config: ConvAEConfig = ConvAEConfig()) -> Task:
                 "reproduces (the chapter's layers need 28x28), so change --encoder/--decoder"
             )
 
-    # XLA:CPU runs this model slower inside a scan than as separate jitted steps (matmul transposed
-    # convolutions: 30.2k vs 43.8k samples/s on 2 cores, benchmarks/README.md), so the CPU default is "step".
+    # XLA:CPU runs this model slower inside a scan than as separate jitted steps (33.1k vs 51.2k
+    # samples/s on 2 cores, benchmarks/results/cpu_floor_1.jsonl), so the CPU default is "step".
     return reconstruction_task("conv-ae", config, init, forward, validate=validate, modes={"cpu": "step"},
                                spec=spec("conv-ae", config))
 

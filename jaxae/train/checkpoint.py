@@ -132,8 +132,9 @@ class Checkpointer:
 
         `record` (the epoch's metrics.jsonl line) is stored with it, so that a run stopped between the
         commit and the writing of metrics.jsonl gets the line back when it resumes."""
-        meta = {"sha256": state_checksum(state), "epoch": int(epoch), "step": int(np.asarray(state.step).flat[0]),
-                "leaf_sha256": leaf_digests(state), "record": record}
+        host = to_host(state)  # one copy to the host for both checksums
+        meta = {"sha256": state_checksum(host), "epoch": int(epoch), "step": int(np.asarray(host.step).flat[0]),
+                "leaf_sha256": leaf_digests(host), "record": record}
         with self._manager() as manager:
             manager.save(
                 epoch,

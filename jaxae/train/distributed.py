@@ -106,16 +106,22 @@ def failed_peers(wait: float) -> list[int]:
     client = state.global_state.client
     if client is None or jax.process_count() == 1:
         return []
-    everyone = list(range(jax.process_count()))
     deadline = time.monotonic() + wait
     while True:
-        try:
-            missing = sorted(set(everyone) - set(client.get_live_nodes(everyone)))
-        except Exception:  # the coordination service (process 0) itself is gone
-            missing = [0]
+        missing = _missing(client, jax.process_count())
         if missing or time.monotonic() > deadline:
             return missing
         time.sleep(0.5)
+
+
+def _missing(client, count: int) -> list[int]:
+    """The processes of `count` that the coordination service no longer sees (process 0 when the
+    service itself, which process 0 runs, is gone)."""
+    everyone = list(range(count))
+    try:
+        return sorted(set(everyone) - set(client.get_live_nodes(everyone)))
+    except Exception:  # the coordination service (process 0) itself is gone
+        return [0]
 
 
 def exit_for_failed_peers(wait: float) -> None:
@@ -162,23 +168,18 @@ class _Watchdog(threading.Thread):
         from jax._src import distributed as state  # the runtime's client: live nodes of the job
 
         client = state.global_state.client
-        everyone = list(range(self.count))
         if client is None:
             return
         while not self.stopped.wait(1.0):
-            try:
-                live = set(client.get_live_nodes(everyone))
-            except Exception:  # the coordination service (process 0) itself is gone
-                live = set(everyone) - {0}
-            missing = sorted(set(everyone) - live)
+            missing = _missing(client, self.count)
             if missing and not self.stopped.is_set():
                 _exit_naming(missing, self.count, self.me)
 
 
 class Preemption:
-    """SIGTERM (what Cloud TPU and SLURM send before preempting) asks every process to stop at the next
-    step they all reach (`multihost_utils.reached_preemption_sync_point` across processes); the trainer
-    then saves a checkpoint and exits with EXIT_PREEMPTED."""
+    """SIGTERM (what Cloud TPU and SLURM send before preempting) asks every process to stop after the
+    epoch they are in: at the end of each epoch the processes exchange their flags (an allgather), so
+    they all stop after the same one; the trainer then saves a checkpoint and exits with EXIT_PREEMPTED."""
 
     def __init__(self):
         self.requested = False

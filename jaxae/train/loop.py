@@ -152,45 +152,47 @@ def fit(
     history: list[dict] = []
     bar = tqdm(range(start + 1, config.epochs + 1), desc=task.name, disable=not (config.progress and primary),
                initial=start, total=config.epochs)
-    preemption, preempted, epoch = Preemption().__enter__(), False, start
-    for epoch in bar:
-        t0 = time.perf_counter()
-        state, metrics = run_epoch(state, train_images, epoch - 1)
-        metrics = to_host(metrics)
-        epoch_s = time.perf_counter() - t0
-        _check_finite(metrics, epoch, steps_per_epoch, ckpt)
-        record: dict[str, Any] = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
-        if dp:
-            record.update(devices=dp.size, parallel=dp.name)
-        if n_models > 1:
-            record["models"] = n_models
-        record.update(_per_model("train", {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}, n_models))
-        record.update(_per_model("test", summarized(task, evaluate(state, test_images), n_models), n_models))
-        if train_subset is not None:
-            record.update(_per_model("train_eval", summarized(task, evaluate(state, train_subset), n_models), n_models))
-            if "test_free_energy" in record:
-                record["free_energy_gap"] = record["test_free_energy"] - record["train_eval_free_energy"]
-        if task.learning_rate is not None:
-            record.update(_per_model("", {"learning_rate": _learning_rate(task, state, config)}, n_models))
-        # samples/s counts every model's examples: N vmapped models do N times the work of one
-        record.update(epoch_s=epoch_s, samples_per_s=n_models * steps_per_epoch * config.batch_size / epoch_s)
-        if epoch == start + 1:
-            record["compile_s"] = compile_s
-        history.append(record)
-        bar.set_postfix(loss=f"{record['train_loss']:.4f}" if "train_loss" in record else None)
-        preempted = preemption.agreed()  # every process stops after the same epoch
-        if run is not None and ckpt is not None:
-            if epoch % config.checkpoint_every == 0 or epoch == config.epochs or preempted:
-                ckpt.save(epoch, state, record)  # all processes (Orbax coordinates them)
-            if primary:  # recorded once the checkpoint is committed
-                run.append_metrics(record)
-                if picture:  # of the first model when several are trained
-                    picture(first(state.params), run.image(epoch))
-                if summaries is not None:
-                    summaries.epoch(record, run.image(epoch) if picture else None)
-        if preempted:
-            break
-    preemption.__exit__(None, None, None)
+    preempted, epoch = False, start
+    with Preemption() as preemption:  # SIGTERM's handler is restored however the loop ends
+        for epoch in bar:
+            t0 = time.perf_counter()
+            state, metrics = run_epoch(state, train_images, epoch - 1)
+            metrics = to_host(metrics)
+            epoch_s = time.perf_counter() - t0
+            _check_finite(metrics, epoch, steps_per_epoch, ckpt)
+            record: dict[str, Any] = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
+            if dp:
+                record.update(devices=dp.size, parallel=dp.name)
+            if n_models > 1:
+                record["models"] = n_models
+            train_means = {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}
+            record.update(_per_model("train", train_means, n_models))
+            record.update(_per_model("test", summarized(task, evaluate(state, test_images), n_models), n_models))
+            if train_subset is not None:
+                train_eval = summarized(task, evaluate(state, train_subset), n_models)
+                record.update(_per_model("train_eval", train_eval, n_models))
+                if "test_free_energy" in record:
+                    record["free_energy_gap"] = record["test_free_energy"] - record["train_eval_free_energy"]
+            if task.learning_rate is not None:
+                record.update(_per_model("", {"learning_rate": _learning_rate(task, state, config)}, n_models))
+            # samples/s counts every model's examples: N vmapped models do N times the work of one
+            record.update(epoch_s=epoch_s, samples_per_s=n_models * steps_per_epoch * config.batch_size / epoch_s)
+            if epoch == start + 1:
+                record["compile_s"] = compile_s
+            history.append(record)
+            bar.set_postfix(loss=f"{record['train_loss']:.4f}" if "train_loss" in record else None)
+            preempted = preemption.agreed()  # every process stops after the same epoch
+            if run is not None and ckpt is not None:
+                if epoch % config.checkpoint_every == 0 or epoch == config.epochs or preempted:
+                    ckpt.save(epoch, state, record)  # all processes (Orbax coordinates them)
+                if primary:  # recorded once the checkpoint is committed
+                    run.append_metrics(record)
+                    if picture:  # of the first model when several are trained
+                        picture(first(state.params), run.image(epoch))
+                    if summaries is not None:
+                        summaries.epoch(record, run.image(epoch) if picture else None)
+            if preempted:
+                break
     bar.close()
     if summaries is not None:
         summaries.close()
