@@ -44,7 +44,11 @@ def _rows(draw, shape, axis: int = 0) -> jax.Array:
     if n == 1:
         return draw(tuple(shape))
     local = shape[axis]
-    full = draw(tuple(shape[:axis]) + (n * local,) + tuple(shape[axis + 1:]))
+    # The barrier keeps the whole batch's draw a computation of its own, as on one device. Without it
+    # XLA fuses the row slice into the draw's transform (erf_inv for `normal`) and compiles another
+    # program than one device's, whose float results may differ in the last bit with the machine's
+    # code generator (seen under jax 0.12 for `normal`; tests/test_rand.py checks the compiled program).
+    full = jax.lax.optimization_barrier(draw(tuple(shape[:axis]) + (n * local,) + tuple(shape[axis + 1:])))
     return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(name) * local, local, axis)
 
 

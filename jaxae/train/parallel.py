@@ -6,14 +6,15 @@ The parameters, optimizer and estimator state are replicated; every batch is con
 over the mesh's "data" axis, so XLA (GSPMD) runs each device on its slice and all-reduces the
 gradient. With `jax_threefry_partitionable` (on by default since JAX 0.5) a random draw of a given
 shape gives the same numbers however it is sharded, so one device and eight devices train the same
-model, up to the order of floating-point sums. Multi-host: call `jax.distributed.initialize()` first
+model, up to the order of floating-point sums. No mesh context (`jax.set_mesh`) is needed: every sharding
+is an explicit NamedSharding, passed where it is used. Multi-host: call `jax.distributed.initialize()` first
 (see the README); `jax.devices()` then lists every host's devices and the same code runs on each host.
 """
 from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding
 
 from jaxae.errors import ConfigError
 from jaxae import rand
@@ -30,8 +31,8 @@ class DataParallel:
     def __init__(self, devices=None, models: bool = False):
         self.devices = list(devices or jax.devices())
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
-        self.replicated = NamedSharding(self.mesh, PartitionSpec())
-        self.batch = NamedSharding(self.mesh, PartitionSpec(AXIS))
+        self.replicated = NamedSharding(self.mesh, jax.P())
+        self.batch = NamedSharding(self.mesh, jax.P(AXIS))
         # models=True: the state is a stack of vmapped models, split along its first axis; batches are
         # not split (each device trains its models on whole batches)
         self.models = models
@@ -108,7 +109,8 @@ class DataParallel:
 
 
 class Pmap(DataParallel):
-    """`jax.pmap` over the devices under the axis name "data": each device takes its slice of every
+    """`jax.pmap` (in maintenance mode since JAX 0.8, where it became jit over shard_map; kept as the
+    labelled comparison backend it is) over the devices under the axis name "data": each device takes its slice of every
     batch's rows (`constrain`), computes its gradients, and `lax.pmean` averages them (`reduce`) before
     the optimizer step, so every device applies the same update.
 
