@@ -12,7 +12,9 @@ p(x|z): "bernoulli" on logits (binary pixels), "continuous-bernoulli" (Loaiza-Ga
     jax.vmap(lambda p: iwae_bound(key, model, p, x, 50))(stacked_params)   # many parameter sets
 
 x is (batch, h, w) (or (batch, n_features) for the MLP) with values in [0, 1]; the random draws go
-through `jaxae.rand`, rows on the batch axis.
+through `jaxae.rand`, rows on the batch axis. The functions refuse integer pixels (uint8 0..255), and
+concrete inputs outside [0, 1], with a DataError; under jit only the dtype can be checked and the
+range is assumed. `k` (samples per image) is a static Python int >= 1.
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxae import rand
-from jaxae.errors import ConfigError
+from jaxae.errors import ConfigError, DataError, check_count
 from jaxae.nn import MLP, ConvStack, parse_spec
 from jaxae.nn.mlp import torch_linear_init
 
@@ -96,8 +99,36 @@ class VAE(nn.Module):
 # --- densities ---------------------------------------------------------------------------------
 
 
+def check_decoder(decoder: str) -> None:
+    """Raises ConfigError unless `decoder` is one of DECODERS."""
+    if decoder not in DECODERS:
+        raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+
+
+def check_inputs(x: jax.Array) -> None:
+    """Raises DataError for integer inputs, and for concrete inputs outside [0, 1]: the likelihoods are of
+    pixels in [0, 1] (jaxae.data.transforms.to_unit turns uint8 0..255 into them). Under jit only the
+    dtype is checked."""
+    for leaf in jax.tree.leaves(x):
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise DataError(f"the VAE's x must be float pixels in [0, 1], got {dtype}; scale them first "
+                            "(jaxae.data.transforms.to_unit, or x / 255.0)")
+        if not isinstance(leaf, jax.core.Tracer) and leaf.size:
+            values = np.asarray(leaf)  # NumPy: also a concrete array closed over by a traced function
+            low, high = float(values.min()), float(values.max())
+            if low < 0 or high > 1:
+                raise DataError(f"the VAE's x must be pixels in [0, 1], got values in [{low:g}, {high:g}]; scale "
+                                "them first (jaxae.data.transforms.to_unit, or x / 255.0)")
+
+
 def log_likelihood(decoder: str, logits: jax.Array, x: jax.Array, log_sigma: jax.Array) -> jax.Array:
-    """log p(x | z) summed over pixels: logits (..., n), x (..., n) in [0, 1] -> (...)."""
+    """log p(x | z) summed over pixels: logits (..., n), x (..., n) in [0, 1] -> (...).
+
+    Raises:
+      ConfigError: `decoder` is not one of DECODERS.
+    """
+    check_decoder(decoder)
     if decoder == "gaussian":
         mean = nn.sigmoid(logits)
         return jnp.sum(-0.5 * ((x - mean) / jnp.exp(log_sigma)) ** 2 - log_sigma - 0.5 * LOG_2PI, axis=-1)
@@ -148,6 +179,7 @@ def decode(model: VAE, params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def sample_latent(key: jax.Array, mean: jax.Array, log_var: jax.Array, k: int) -> jax.Array:
     """k reparameterized draws z = mean + exp(log_var / 2) * eps: (k, batch, latent)."""
+    k = check_count("k", k, where="sample_latent")
     return mean + jnp.exp(0.5 * log_var) * rand.normal(key, (k,) + mean.shape, mean.dtype, axis=1)
 
 
@@ -158,14 +190,24 @@ def _log_px(model: VAE, params, z: jax.Array, x: jax.Array) -> jax.Array:
 
 def elbo_terms(key: jax.Array, model: VAE, params, x: jax.Array, k: int = 1) -> tuple[jax.Array, jax.Array]:
     """Per-image reconstruction log-likelihood E_q log p(x|z) (mean over k samples) and analytic KL;
-    the ELBO is rec - kl. Both (batch,)."""
+    the ELBO is rec - kl. Both (batch,).
+
+    Raises:
+      ConfigError: k is not an int >= 1. DataError: x is not float pixels in [0, 1].
+    """
+    check_inputs(x)
     mean, log_var = encode(model, params, x)
     rec = jnp.mean(_log_px(model, params, sample_latent(key, mean, log_var, k), x), axis=0)
     return rec, kl_divergence(mean, log_var)
 
 
 def log_weights(key: jax.Array, model: VAE, params, x: jax.Array, k: int) -> jax.Array:
-    """(k, batch) importance log-weights log p(x, z_i) - log q(z_i | x), z_i ~ q(z | x)."""
+    """(k, batch) importance log-weights log p(x, z_i) - log q(z_i | x), z_i ~ q(z | x).
+
+    Raises:
+      ConfigError: k is not an int >= 1. DataError: x is not float pixels in [0, 1].
+    """
+    check_inputs(x)
     mean, log_var = encode(model, params, x)
     z = sample_latent(key, mean, log_var, k)
     return _log_px(model, params, z, x) + log_normal(z, 0.0, jnp.zeros(())) - log_normal(z, mean, log_var)
@@ -174,6 +216,7 @@ def log_weights(key: jax.Array, model: VAE, params, x: jax.Array, k: int) -> jax
 def iwae_bound(key: jax.Array, model: VAE, params, x: jax.Array, k: int) -> jax.Array:
     """The k-sample importance-weighted bound log (1/k) sum_i w_i on log p(x) (Burda et al. 2016, eq. 8),
     (batch,); k = 1 is the ELBO (with a sampled rather than analytic KL)."""
+    k = check_count("k", k, where="iwae_bound")
     return jax.nn.logsumexp(log_weights(key, model, params, x, k), axis=0) - jnp.log(k)
 
 

@@ -185,7 +185,7 @@ def _main(argv: list[str] | None = None) -> int:
         try:
             argv = finetune_argv(argv)
         except JaxaeError as e:
-            print(f"jaxae: error: {e}", file=sys.stderr)
+            print(f"jaxae: error: {e.cli}", file=sys.stderr)
             return 2
     args = parser.parse_args(argv)
     try:
@@ -220,10 +220,10 @@ def _main(argv: list[str] | None = None) -> int:
 
             return runs_command(args)
     except Preempted as e:
-        print(f"jaxae: {e}", file=sys.stderr)
+        print(f"jaxae: {e.cli}", file=sys.stderr)
         return Preempted.exit_code
     except JaxaeError as e:
-        print(f"jaxae: error: {e}", file=sys.stderr)
+        print(f"jaxae: error: {e.cli}", file=sys.stderr)
         return 2
     except OSError as e:  # unwritable run folder, full disk, ...: the OS's own words are clear
         print(f"jaxae: error: {e.strerror or e}: {e.filename or ''}; choose another --workdir or free "

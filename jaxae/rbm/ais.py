@@ -8,7 +8,8 @@ marginals), geometric path ``p_beta(v) ∝ p*_A(v)^(1 - beta) p*_B(v)^beta`` wit
 
 g = softplus for Bernoulli hidden units and g(a) = a^2 / 2 for Gaussian ones (their free energy is
 analytic: the integral over h of a unit-variance Gaussian), Gibbs transitions that leave p_beta
-invariant, and importance log-weights accumulated in float32 along the chain.
+invariant, and importance log-weights accumulated along the chain in float32 (float64 for float64
+parameters).
 log Z_A = sum_i softplus(b_A_i) + n_hidden log 2 (Bernoulli hidden) or + 0 (Gaussian hidden: the
 constant n_hidden log(2 pi) / 2 is left out of log Z, as `free_energy` leaves it out of F).
 """
@@ -19,7 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxae.errors import ConfigError, DataError
+from jaxae.errors import ConfigError, DataError, check_count
 from jaxae.rbm.params import RBMParams
 
 
@@ -83,16 +84,18 @@ def log_partition(key: jax.Array, params: RBMParams, b_a: jax.Array, n_chains: i
       AISResult.
 
     Raises:
-      ConfigError: fewer than 2 chains or temperatures, or unit types AIS does not handle.
+      ConfigError: fewer than 2 chains or temperatures (or traced ones: both are static, so jit this
+        with static_argnames=("n_chains", "n_temperatures")), or unit types AIS does not handle.
     """
-    if n_chains < 2 or n_temperatures < 2:
-        raise ConfigError(f"AIS needs n_chains >= 2 and n_temperatures >= 2, got {n_chains}, {n_temperatures}")
+    n_chains = check_count("n_chains", n_chains, 2, where="rbm.ais.log_partition")
+    n_temperatures = check_count("n_temperatures", n_temperatures, 2, where="rbm.ais.log_partition")
     check_supported(params)
     gaussian = params.units.hidden == "gaussian"
     n_vis, n_hid = params.W.shape
-    betas = jnp.linspace(0.0, 1.0, n_temperatures, dtype=jnp.float32)
+    dtype = jnp.promote_types(params.W.dtype, jnp.float32)
+    betas = jnp.linspace(0.0, 1.0, n_temperatures, dtype=dtype)
     k0, k_run = jax.random.split(key)
-    v = jax.random.bernoulli(k0, jax.nn.sigmoid(b_a), (n_chains, n_vis)).astype(jnp.float32)
+    v = jax.random.bernoulli(k0, jax.nn.sigmoid(b_a), (n_chains, n_vis)).astype(dtype)
 
     def log_p_star(v, beta):
         return ((1.0 - beta) * (v @ b_a) + beta * (v @ params.b_vis)
@@ -105,14 +108,14 @@ def log_partition(key: jax.Array, params: RBMParams, b_a: jax.Array, n_chains: i
         k_h, k_v = jax.random.split(jax.random.fold_in(k_run, i))
         a = beta * (v @ params.W + params.b_hid)
         if gaussian:
-            h = a + jax.random.normal(k_h, a.shape, jnp.float32)
+            h = a + jax.random.normal(k_h, a.shape, dtype)
         else:
-            h = jax.random.bernoulli(k_h, jax.nn.sigmoid(a)).astype(jnp.float32)
+            h = jax.random.bernoulli(k_h, jax.nn.sigmoid(a)).astype(dtype)
         v_logits = (1.0 - beta) * b_a + beta * (h @ params.W.T + params.b_vis)
-        v = jax.random.bernoulli(k_v, jax.nn.sigmoid(v_logits)).astype(jnp.float32)
+        v = jax.random.bernoulli(k_v, jax.nn.sigmoid(v_logits)).astype(dtype)
         return (v, log_w), None
 
-    (v, log_w), _ = jax.lax.scan(body, (v, jnp.zeros((n_chains,), jnp.float32)), jnp.arange(1, n_temperatures))
+    (v, log_w), _ = jax.lax.scan(body, (v, jnp.zeros((n_chains,), dtype)), jnp.arange(1, n_temperatures))
     log_z_a = (0.0 if gaussian else n_hid * jnp.log(2.0)) + jnp.sum(jax.nn.softplus(b_a))
     log_mean_w = jax.nn.logsumexp(log_w) - jnp.log(n_chains)
     # standard error of log mean(w): std(w) / (sqrt(n) mean(w)), computed in log space

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxae.errors import ConfigError
+from jaxae.errors import ConfigError, check_count
 from jaxae.estimators import Estimator, StepCount
 from jaxae.rbm import gibbs
 from jaxae.rbm.energy import hidden_mean, sample_hidden, sample_visible
@@ -62,7 +62,8 @@ def cd_gradient(params: RBMParams, v_data: jax.Array, v_model: jax.Array, sparsi
     if ph_model is None:
         ph_model = hidden_mean(params, v_model)
     n, m = v_data.shape[0], v_model.shape[0]
-    dot = functools.partial(jnp.matmul, preferred_element_type=jnp.float32)  # sums over the batch in float32
+    # sums over the batch in float32 at least (float64 parameters keep float64)
+    dot = functools.partial(jnp.matmul, preferred_element_type=jnp.promote_types(params.W.dtype, jnp.float32))
     if n == m:  # one matrix product of twice the size (measured no slower than two on CPU)
         W = dot(jnp.concatenate([v_model, v_data]).T, jnp.concatenate([ph_model, -ph_data])) / n
     else:
@@ -152,14 +153,13 @@ def pcd(k: int = 1, n_chains: int = 100, sparsity=(0.0, 0.0)) -> Estimator:
     The chains start from Bernoulli(sigmoid(b_vis)) samples of the initial parameters. Batch: v
     (batch, n_visible); the chains are shared by all examples, so there is no per-example mask.
     """
-    if k < 1 or n_chains < 1:
-        raise ConfigError(f"PCD needs k >= 1 and n_chains >= 1, got k={k}, n_chains={n_chains}")
+    k, n_chains = check_count("k", k), check_count("n_chains", n_chains)
     sparsity = _check_sparsity(sparsity)
 
     def init(key, params):
         k_v, k_h = jax.random.split(key)
         n_vis = params.b_vis.shape[0]
-        v = jax.random.bernoulli(k_v, jax.nn.sigmoid(params.b_vis), (n_chains, n_vis)).astype(jnp.float32)
+        v = jax.random.bernoulli(k_v, jax.nn.sigmoid(params.b_vis), (n_chains, n_vis)).astype(params.b_vis.dtype)
         return gibbs.init(k_h, params, v)
 
     def estimate(key, params, v, chains):

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxae import rand
-from jaxae.rbm.params import RBMParams, check_visible
+from jaxae.rbm.params import RBMParams, check_binary, check_hidden, check_unit_interval, check_visible
 
 
 def hidden_logits(params: RBMParams, v: jax.Array) -> jax.Array:
@@ -32,6 +32,7 @@ def hidden_logits(params: RBMParams, v: jax.Array) -> jax.Array:
 
 def visible_logits(params: RBMParams, h: jax.Array) -> jax.Array:
     """(batch, n_hidden) -> (batch, n_visible) b_vis + h W^T (the Gaussian mean for gaussian units)."""
+    check_hidden(params, h)
     return h @ params.W.T + params.b_vis
 
 
@@ -89,6 +90,8 @@ def _visible_term(params: RBMParams, v: jax.Array) -> jax.Array:
 
 def energy(params: RBMParams, v: jax.Array, h: jax.Array) -> jax.Array:
     """E(v, h) per example: v (batch, n_visible), h (batch, n_hidden) -> (batch,)."""
+    check_visible(params, v)
+    check_hidden(params, h)
     interaction = jnp.sum((v @ params.W) * h, axis=-1) + h @ params.b_hid
     if params.units.hidden == "gaussian":
         interaction = interaction - 0.5 * jnp.sum(h**2, axis=-1)
@@ -101,7 +104,12 @@ def free_energy(params: RBMParams, v: jax.Array) -> jax.Array:
     For Gaussian hidden units the sum is an integral, and F leaves out its constant
     n_hidden * log(2 pi) / 2; `exact_log_partition` and AIS leave it out too, so -F(v) - log Z is the
     exact log-probability either way.
+
+    Raises:
+      DataError: v not float, not n_visible wide, or (when concrete) outside [0, 1] for 0/1 units.
     """
+    check_visible(params, v)
+    check_unit_interval(params, v)
     logits = hidden_logits(params, v)
     if params.units.hidden == "gaussian":
         hidden_term = 0.5 * jnp.sum(logits**2, axis=-1)
@@ -116,7 +124,13 @@ def pseudo_log_likelihood(key: jax.Array, params: RBMParams, v: jax.Array) -> ja
 
     Normalised per dimension: scikit-learn's BernoulliRBM.score_samples multiplies this by
     n_features (their issue #23179); multiply by n_visible for that scale.
+
+    Raises:
+      DataError: v not float or (when concrete) not binary.
     """
+    check_visible(params, v)
+    if not isinstance(v, jax.core.Tracer):
+        check_binary(v)
     i = rand.randint(key, (v.shape[0],), 0, v.shape[1])
     flipped = v.at[jnp.arange(v.shape[0]), i].set(1.0 - v[jnp.arange(v.shape[0]), i])
     return jax.nn.log_sigmoid(free_energy(params, flipped) - free_energy(params, v))

@@ -6,7 +6,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxae.errors import ConfigError
+from jaxae.errors import ConfigError, check_count
 from jaxae.rbm.params import RBMParams
 
 MAX_ENUMERATED = 24
@@ -71,9 +71,11 @@ def exact_log_partition(params: RBMParams, chunk: int = 4096) -> jax.Array:
         raise ConfigError(f"exact log Z enumerates a layer of at most {MAX_ENUMERATED} units (Bernoulli hidden "
                           f"units, or plain Bernoulli visible units); this RBM has {n_vis} visible and {n_hid} "
                           f"hidden units ({units}); estimate log Z with jaxae.rbm.ais instead")
-    states = all_binary(n)
+    chunk = check_count("chunk", chunk, where="exact_log_partition")
+    dtype = jnp.promote_types(params.W.dtype, jnp.float32)  # float64 parameters: float64 throughout
+    states = all_binary(n).astype(dtype)
     pad = (-states.shape[0]) % chunk
-    states = jnp.concatenate([states, jnp.zeros((pad, n))]) if pad else states
+    states = jnp.concatenate([states, jnp.zeros((pad, n), dtype)]) if pad else states
     valid = jnp.arange(states.shape[0]) < 2**n
 
     def body(total, i):
@@ -81,5 +83,5 @@ def exact_log_partition(params: RBMParams, chunk: int = 4096) -> jax.Array:
         logits = jnp.where(jax.lax.dynamic_slice_in_dim(valid, i * chunk, chunk), log_weights(s), -jnp.inf)
         return jnp.logaddexp(total, jax.nn.logsumexp(logits)), None
 
-    total, _ = jax.lax.scan(body, jnp.array(-jnp.inf, jnp.float32), jnp.arange(states.shape[0] // chunk))
+    total, _ = jax.lax.scan(body, jnp.array(-jnp.inf, dtype), jnp.arange(states.shape[0] // chunk))
     return total

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxae.errors import CheckpointError, ConfigError, DataError
+from jaxae.errors import CheckpointError, ConfigError, DataError, check_count
 from jaxae.rbm.units import Units
 
 
@@ -61,10 +61,12 @@ def init(key: jax.Array, n_visible: int, n_hidden: int, data_mean: jax.Array | N
       units: the unit types.
 
     Raises:
-      ConfigError: a layer size below 1; DataError: sizes that do not fit the units.
+      ConfigError: a layer size below 1, or `units` not a Units; DataError: sizes that do not fit the units.
     """
-    if n_visible < 1 or n_hidden < 1:
-        raise ConfigError(f"an RBM needs n_visible, n_hidden >= 1, got {n_visible}, {n_hidden}")
+    n_visible, n_hidden = check_count("n_visible", n_visible), check_count("n_hidden", n_hidden)
+    if not isinstance(units, Units):  # validation of the argument, not a behaviour switch
+        example = f"rbm.Units(hidden={units!r})" if units in ("gaussian", "bernoulli") else "rbm.Units(hidden=\"gaussian\")"
+        raise ConfigError(f"units must be a jaxae.rbm.Units, got {units!r}; e.g. units={example}")
     units.check_sizes(n_visible)
     W = scale * jax.random.normal(key, (n_visible, n_hidden), jnp.float32)
     if data_mean is None:
@@ -97,13 +99,38 @@ def check_visible(params: RBMParams, v: jax.Array) -> None:
                         "data of this size")
 
 
+def check_hidden(params: RBMParams, h: jax.Array) -> None:
+    """Raises DataError when h is not floating point or its last axis is not the RBM's number of hidden
+    units (static checks: they work under jit)."""
+    dtype = jnp.result_type(h)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise DataError(f"RBM hidden states must be floating point, got {dtype}; cast them with .astype(jnp.float32)")
+    if h.shape[-1] != params.W.shape[-1]:
+        raise DataError(f"the RBM has {params.W.shape[-1]} hidden units but h has {h.shape[-1]} per example "
+                        f"(shape {tuple(h.shape)}); pass hidden states of the RBM's width")
+
+
+def check_unit_interval(params: RBMParams, v) -> None:
+    """Raises DataError when a concrete v for units whose states are 0/1 (Bernoulli, softmax, labels) has
+    values outside [0, 1] (pixels 0..255, say); probabilities are allowed (a mean-field pass). Under jit
+    nothing is checked: the values are assumed to suit the units."""
+    if params.units.visible == "gaussian" or isinstance(v, jax.core.Tracer) or not np.size(v):
+        return
+    values = np.asarray(v)  # NumPy: also a concrete array closed over by a traced function
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 1:
+        raise DataError(f"{params.units.visible} visible units take values in [0, 1], got [{low:g}, {high:g}]; "
+                        "binarize the data first (jaxae.data.transforms.binarize) or use gaussian visible units "
+                        "for real values")
+
+
 def check_binary(v) -> None:
     """Raises DataError unless every value of the concrete array v is 0 or 1 (Bernoulli visible units)."""
     values = np.asarray(v)
     bad = values[(values != 0) & (values != 1)]
     if bad.size:
         raise DataError(f"Bernoulli visible units need binary data (0 or 1) but {bad.size} values are not, e.g. "
-                        f"{float(bad.flat[0]):.4g}; binarize the data first (--binarize static or dynamic) or use "
+                        f"{float(bad.flat[0]):.4g}; binarize the data first ([[binarize='static']] or 'dynamic') or use "
                         "gaussian visible units for real values")
 
 

@@ -177,7 +177,7 @@ def _load(workdir: str) -> list[tuple[rbm.RBMParams, rbm_task.RBMConfig, jax.Arr
         stack.append((restored[1].params, layer, restored[1].key))
         i += 1
     if not stack:
-        raise CheckpointError(f"{workdir} holds no DBN layers (layer_1, layer_2, ...); pass the --workdir of "
+        raise CheckpointError(f"{workdir} holds no DBN layers (layer_1, layer_2, ...); pass the [[workdir]] of "
                               "jaxae train dbn")
     return stack
 
@@ -192,7 +192,7 @@ def bottom_layer(workdir: str) -> rbm_task.RBMConfig:
     """The RBMConfig of the bottom layer of a `pretrain` workdir (read from its config.json)."""
     folder = os.path.join(workdir, "layer_1")
     if not os.path.isdir(folder):
-        raise CheckpointError(f"{workdir} holds no DBN layers (layer_1, layer_2, ...); pass the --workdir of "
+        raise CheckpointError(f"{workdir} holds no DBN layers (layer_1, layer_2, ...); pass the [[workdir]] of "
                               "jaxae train dbn")
     return rbm_task.RBMConfig(**RunDir(folder).read_config()["model"])
 

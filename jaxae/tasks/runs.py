@@ -113,9 +113,9 @@ def load_run(workdir: str, data_dir: str | None = None, index: int | None = None
     n = train.n_models
     if n > 1 and (index is None or not 0 <= index < n):
         models = ", ".join(f"{i}: seed {s}, lr x{c:g}" for i, (s, c) in enumerate(train.models()))
-        raise ConfigError(f"{workdir} holds {n} models trained together ({models}); pick one with --index I")
+        raise ConfigError(f"{workdir} holds {n} models trained together ({models}); pick one with [[index=I]]")
     if n == 1 and index not in (None, 0):
-        raise ConfigError(f"{workdir} holds one model; drop --index")
+        raise ConfigError(f"{workdir} holds one model; drop [[index]]")
     train_task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model())) if train.scales() else task
     example = train.init_batch(dataset.train_images)
     target = init_states(train_task, train, example) if n > 1 else init_state(task, train.seed, example)

@@ -209,7 +209,7 @@ class Checkpointer:
         if epochs:
             raise CheckpointError(
                 f"none of the checkpoints in {self.directory} (epochs {epochs}) could be restored; "
-                "they were moved to corrupt_checkpoints/; start a new run without --resume"
+                "they were moved to corrupt_checkpoints/; start a new run without [[resume=True]]"
             )
         return None
 

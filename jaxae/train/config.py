@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jaxae.data.dataset import take
-from jaxae.errors import ConfigError
+from jaxae.errors import ConfigError, check_count
 from jaxae.estimators import PRECISIONS
 
 MODES = ("auto", "scan", "step", "stream")
@@ -73,8 +73,9 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep", "seeds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+            check_count(name, getattr(self, name))
+        for name in ("seed", "init_examples"):
+            check_count(name, getattr(self, name), minimum=None)
         if self.log.strip() and self.log.strip() != "tensorboard":
             raise ConfigError(f"log must be tensorboard (or empty), got {self.log!r}")
         if self.init_examples < -1:
@@ -92,8 +93,8 @@ class TrainConfig:
         if any(not c > 0 for c in scales):
             raise ConfigError(f"learning-rate multipliers must be positive, got {self.lr_scales!r}")
         if self.n_models > 1 and self.mode == "stream":
-            raise ConfigError("--seeds and --sweep train the models together on device-resident data; use --mode scan "
-                              "or step")
+            raise ConfigError('[[seeds]] and [[lr_scales]] train the models together on device-resident data; use '
+                              '[[mode="scan"]] or [[mode="step"]]')
 
     def init_batch(self, images):
         """The training examples the model's init sees (see init_examples)."""

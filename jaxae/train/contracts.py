@@ -55,8 +55,13 @@ def check_task(task: Task, example_raw: Any, test_raw: Any = None) -> None:
       ConfigError: naming the first function whose signature or output does not fit (see Task).
     """
     if not isinstance(task.optimizer, optax.GradientTransformation):
-        hint = (f"; call it, e.g. optax.{task.optimizer.__name__}(1e-3)" if callable(task.optimizer)
-                and getattr(task.optimizer, "__module__", "").startswith("optax") else "")
+        name = getattr(task.optimizer, "__qualname__", "")
+        if "<locals>" in name:  # e.g. optax.adam(1e-3).update: a function inside a transformation
+            hint = "; pass the transformation itself (e.g. optax.adam(1e-3)), not its .update or .init"
+        elif callable(task.optimizer) and getattr(task.optimizer, "__module__", "").startswith("optax"):
+            hint = f"; call it, e.g. optax.{task.optimizer.__name__}(1e-3)"
+        else:
+            hint = ""
         raise ConfigError(f"Task.optimizer must be an optax.GradientTransformation, got {task.optimizer!r}{hint}")
     if not isinstance(task.estimator, Estimator):
         raise ConfigError(f"Task.estimator must be a jaxae.estimators.Estimator (e.g. jaxae.from_loss(loss_fn)), got "

@@ -200,7 +200,7 @@ def fit(
         viz.save_curves(run.read_metrics(), run.curves)
     if preempted:
         where = f"; the checkpoint of epoch {epoch} is in {run.checkpoints}" if run else ""
-        raise Preempted(f"stopped on SIGTERM after epoch {epoch} of {config.epochs}{where}; resume with --resume")
+        raise Preempted(f"stopped on SIGTERM after epoch {epoch} of {config.epochs}{where}; resume with [[resume=True]]")
     return FitResult(state, history)
 
 

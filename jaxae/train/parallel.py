@@ -46,12 +46,12 @@ class DataParallel:
         if batch_size % self.size:
             raise ConfigError(f"batch_size {batch_size} does not split over {self.size} devices; use a multiple of "
                               f"{self.size} (e.g. {batch_size - batch_size % self.size or self.size}) or "
-                              "--parallel none")
+                              '[[parallel="none"]]')
 
     def check_models(self, n: int) -> None:
         if n % self.size:
             raise ConfigError(f"{n} models do not split over {self.size} devices; train a multiple of {self.size} "
-                              "(--seeds, --sweep) or use --parallel none")
+                              "([[seeds]], [[lr_scales]]) or use [[parallel=\"none\"]]")
 
     def replicate(self, tree, sharding=None):
         """Puts every leaf of `tree` on all devices (or as `sharding` says). Built from host copies with
@@ -126,10 +126,10 @@ class Pmap(DataParallel):
 
     def __init__(self, devices=None, models: bool = False):
         if models:
-            raise ConfigError("--parallel pmap trains one model split over the devices; for several models "
-                              "(--seeds, --sweep) use --parallel mesh, which spreads the models over the devices")
+            raise ConfigError('[[parallel="pmap"]] trains one model split over the devices; for several models '
+                              '([[seeds]], [[lr_scales]]) use [[parallel="mesh"]], which spreads the models over the devices')
         if jax.process_count() > 1:
-            raise ConfigError("--parallel pmap runs within one process; with several processes use --parallel mesh "
+            raise ConfigError('[[parallel="pmap"]] runs within one process; with several processes use [[parallel="mesh"]] '
                               "(the default), which spans every process's devices")
         super().__init__(devices)
 
@@ -150,7 +150,7 @@ class Pmap(DataParallel):
         for x in jax.tree.leaves(state.est_state):
             if np.ndim(x) and np.shape(x)[0] % self.size:
                 raise ConfigError(f"the estimator's {np.shape(x)[0]} persistent chains do not split over {self.size} "
-                                  f"devices; use a multiple of {self.size} (--n-chains) or --parallel mesh")
+                                  f"devices; use a multiple of {self.size} ([[n_chains]]) or [[parallel=\"mesh\"]]")
 
     def place_batch(self, batch):
         return jax.device_put(batch, self.replicated)

@@ -44,7 +44,7 @@ class RunDir:
           CheckpointError: the folder holds no run, or its config.json is not readable JSON.
         """
         if not os.path.exists(self.config):
-            raise CheckpointError(f"{self.path} is not a run folder (no config.json); pass the --workdir of a "
+            raise CheckpointError(f"{self.path} is not a run folder (no config.json); pass the [[workdir]] of a "
                                   "training run")
         try:
             with open(self.config) as f:
@@ -86,7 +86,7 @@ class RunDir:
             raise CheckpointError(f"workdir {self.path} is a file; choose a folder")
         if not resume and (self.has_checkpoints() or os.path.exists(self.metrics)):
             raise CheckpointError(
-                f"workdir {self.path} already holds a run; pass --resume to continue it or choose a new --workdir"
+                f"workdir {self.path} already holds a run; pass [[resume=True]] to continue it or choose a new [[workdir]]"
             )
         if resume and os.path.exists(self.config):
             with open(self.config) as f:
@@ -96,7 +96,7 @@ class RunDir:
                 raise ConfigError(
                     f"cannot resume {self.path}: its config differs in {', '.join(diffs)}; "
                     "use the same settings (only " + ", ".join(RESUMABLE_CHANGES + MODEL_RESUMABLE)
-                    + " may change) or a new --workdir"
+                    + " may change) or a new [[workdir]]"
                 )
         if write:  # (one process of several only checks: process 0 writes)
             os.makedirs(self.path, exist_ok=True)

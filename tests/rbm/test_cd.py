@@ -67,7 +67,7 @@ def test_cd_ramp_grows_the_gibbs_steps_and_keeps_its_counter():
                                np.concatenate([np.ravel(x) for x in jax.tree.leaves(ramped)]), atol=1e-6)
 
 
-@pytest.mark.parametrize("make, match", [(lambda: rbm.cd(0), "k >= 1"), (lambda: rbm.pcd(1, 0), "n_chains >= 1"),
+@pytest.mark.parametrize("make, match", [(lambda: rbm.cd(0), "k >= 1"), (lambda: rbm.pcd(1, 0), "n_chains must be at least 1"),
                                          (lambda: rbm.cd(1, sparsity=(0.0, 0.1)), "target in")])
 def test_bad_estimator_settings(make, match):
     with pytest.raises(ConfigError, match=match):

@@ -47,7 +47,7 @@ def test_resume_mid_stack_continues_at_the_right_layer(small, tmp_path):
             return len(f.read().splitlines())
 
     assert lines("layer_1") == 2 and lines("layer_2") == 2  # layer 1 not retrained, layer 2 continued
-    with pytest.raises(jaxae.errors.CheckpointError, match="--resume"):  # nothing is overwritten
+    with pytest.raises(jaxae.errors.CheckpointError, match="resume=True"):  # nothing is overwritten
         dbn.pretrain(CONFIG, small, TRAIN, part)
 
 

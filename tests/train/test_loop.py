@@ -152,8 +152,10 @@ def test_workdir_with_a_run_is_not_overwritten(small, tmp_path):
     task = autoencoder.task(SMALL_AE)
     fit(task, small, small_config(epochs=1), str(tmp_path))
     before = sorted(os.listdir(tmp_path / "checkpoints")), open(tmp_path / "metrics.jsonl").read()
-    with pytest.raises(CheckpointError, match="already holds a run; pass --resume"):
+    with pytest.raises(CheckpointError, match="already holds a run; pass resume=True") as refused:
         fit(task, small, small_config(epochs=1), str(tmp_path))
+    assert "workdir" in str(refused.value) and "--" not in str(refused.value)  # Python's words from Python
+    assert "pass --resume to continue it or choose a new --workdir" in refused.value.cli  # the command line's
     assert (sorted(os.listdir(tmp_path / "checkpoints")), open(tmp_path / "metrics.jsonl").read()) == before
 
 

@@ -25,7 +25,7 @@ def test_mesh_and_pmap_on_8_devices_train_the_same_model_as_one_device():
     cases = json.loads(proc.stdout)
     assert cases.pop("batch 60 on 8 devices").startswith("batch_size 60 does not split over 8 devices")
     assert cases.pop("pmap 60 chains").startswith("the estimator's 60 persistent chains do not split over 8 devices")
-    assert cases.pop("pmap seeds").startswith("--parallel pmap trains one model")
+    assert cases.pop("pmap seeds").startswith('parallel="pmap" trains one model')  # from Python: keywords
     assert cases.pop("refused runs left a folder") is False  # nothing written before the error
     for name in ("bernoulli", "normal", "normal axis 1", "categorical", "randint"):
         assert cases.pop(f"rand {name}") is True, name  # each device draws its rows of the whole batch's draw
@@ -44,7 +44,7 @@ def test_mesh_and_pmap_on_8_devices_train_the_same_model_as_one_device():
 def test_parallel_option_is_checked():
     with pytest.raises(ConfigError, match="parallel must be one of"):
         jaxae.TrainConfig(parallel="shard")
-    with pytest.raises(ConfigError, match="--seeds"):
+    with pytest.raises(ConfigError, match='seeds and lr_scales .* use mode="scan"'):
         jaxae.TrainConfig(seeds=2, mode="stream")
 
 
