@@ -156,3 +156,22 @@ def test_float64_runs_end_to_end_when_enabled():
     # float32 parameters are unchanged by x64 off: their gradients stay float32
     params32 = rbm.init(KEY, 7, 5)
     assert rbm.cd_gradient(params32, v.astype(jnp.float32), 1.0 - v.astype(jnp.float32)).W.dtype == jnp.float32
+
+
+def test_an_nnx_module_whose_state_holds_rng_keys_is_refused_in_one_line():
+    from flax import nnx
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.dense, self.drop = nnx.Linear(784, 784, rngs=rngs), nnx.Dropout(0.1, rngs=rngs)
+
+    graphdef, _ = nnx.split(Net(nnx.Rngs(0)))
+
+    def loss_fn(key, state, x):
+        return jnp.mean((nnx.merge(graphdef, state).dense(x) - x) ** 2), {}
+
+    task = jaxae.Task(name="nnx", init=lambda key, x: nnx.state(Net(nnx.Rngs(0))), estimator=jaxae.from_loss(loss_fn),
+                      optimizer=optax.adam(1e-3), preprocess=lambda key, raw: raw.reshape(raw.shape[0], -1) / 255.0,
+                      evaluate=lambda key, params, x: {"mse": jnp.mean(x, axis=-1)})
+    with pytest.raises(ConfigError, match=r"parameters must all be floating point.*rngs.*nnx.split\(model, nnx.Param"):
+        jaxae.fit(task, jaxae.data.load("mnist-mini"), jaxae.TrainConfig(epochs=1, progress=False))

@@ -76,6 +76,13 @@ def check_task(task: Task, example_raw: Any, test_raw: Any = None) -> None:
                  for tree in (example_raw, example_raw if test_raw is None else test_raw))
     batch = _shape_of("Task.preprocess(key, raw)", task.preprocess, key, raw)
     params = _shape_of("Task.init(key, batch)", task.init, key, batch)
+    fixed = [f"{jax.tree_util.keystr(path)} ({leaf.dtype})" for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+             if not jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    if fixed:
+        raise ConfigError(f"Task.init's parameters must all be floating point (they are differentiated and updated), but "
+                          f"{', '.join(fixed[:3])} {'is' if len(fixed) == 1 else 'are'} not; keep RNG keys and counters "
+                          "out of the parameters (for an NNX module with nnx.Dropout or nnx.Rngs: "
+                          "graphdef, params, rest = nnx.split(model, nnx.Param, ...) and train params alone)")
     state = _shape_of("Task.estimator.init(key, params)", task.estimator.init, key, params)
     out = _shape_of("Task.estimator.estimate(key, params, batch, state)", task.estimator.estimate, key, params, batch,
                     state)

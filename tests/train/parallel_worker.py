@@ -3,6 +3,7 @@
 relative parameter difference per case as JSON."""
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -19,6 +20,24 @@ def relative_difference(a, b) -> float:
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         worst = max(worst, float(np.max(np.abs(x - y)) / (np.max(np.abs(y)) + 1e-12)))
     return worst
+
+
+# float-valued instructions a fusion may hold besides the slice without computing the draw itself
+_MOVES = {"parameter", "dynamic-slice", "slice", "bitcast", "reshape", "copy", "transpose", "constant", "broadcast"}
+
+
+def float_ops_beside_slice(hlo: str) -> list[str]:
+    """Opcodes of the float instructions that share a fusion with a dynamic-slice in compiled HLO text
+    (empty: the slice only moves numbers)."""
+    found = []
+    for block in hlo.split("\n\n"):
+        if "dynamic-slice(" not in block or "ENTRY" in block:
+            continue
+        for line in block.splitlines():
+            match = re.match(r"\s*(?:ROOT )?%\S+ = (?:f16|bf16|f32|f64)\[[^\]]*\]\S* ([a-z-]+)\(", line)
+            if match and match.group(1) not in _MOVES:
+                found.append(match.group(1))
+    return found
 
 
 def main():
@@ -79,23 +98,30 @@ def main():
         "devices": len(leaf.devices()), "history_devices": results["mesh"].history[-1].get("devices"),
         "per_device_models": int(leaf.addressable_shards[0].data.shape[0]), "backend": "mesh",
     }
-    # jaxae.rand under pmap: each device's rows of the one-device draw
+    # jaxae.rand under pmap: each device's rows of the one-device draw, sliced from a whole-batch draw that
+    # the compiled program computes on its own (no draw arithmetic fused into the slice)
     from jaxae import rand
 
     key, p = jax.random.PRNGKey(3), jax.random.uniform(jax.random.PRNGKey(4), (64, 10))
-    draws = {"bernoulli": lambda x: rand.bernoulli(key, x), "normal": lambda x: rand.normal(key, x.shape),
+    draws = {"normal": lambda x: rand.normal(key, x.shape), "bernoulli": lambda x: rand.bernoulli(key, x),
              "normal axis 1": lambda x: rand.normal(key, (3,) + x.shape, axis=1),
+             "uniform": lambda x: rand.uniform(key, x.shape),
              "categorical": lambda x: rand.categorical(key, x), "randint": lambda x: rand.randint(key, x.shape[:1], 0, 9)}
+    # does this XLA keep an optimization barrier through fusion? (jaxlib 0.10's removes it first)
+    probe = jax.jit(lambda x, i: jax.lax.dynamic_slice_in_dim(jax.lax.optimization_barrier(2.0 * jax.numpy.exp(x)), i, 8))
+    out["xla keeps barriers"] = float_ops_beside_slice(probe.lower(p, 8).compile().as_text()) == []
     for name, draw in draws.items():
         def split(x, draw=draw):
             with rand.rows_split_over("rows"):
                 return draw(x)
 
-        per_device = jax.pmap(split, axis_name="rows")(p.reshape(8, 8, 10))
+        mapped = jax.pmap(split, axis_name="rows")
+        per_device = mapped(p.reshape(8, 8, 10))
         whole = np.asarray(draw(p))
         if name == "normal axis 1":
             per_device = np.moveaxis(np.asarray(per_device), 0, 1).reshape(whole.shape)
         out[f"rand {name}"] = bool(np.array_equal(np.asarray(per_device).reshape(whole.shape), whole))
+        out[f"rand {name} fused into the slice"] = float_ops_beside_slice(mapped.lower(p.reshape(8, 8, 10)).compile().as_text())
     errors = {
         "batch 60 on 8 devices": (MODELS["ae"].task(MODELS["ae"].config()), {"batch_size": 60}),
         "pmap 60 chains": (MODELS["rbm"].task(MODELS["rbm"].config(n_hidden=8, pcd=True, n_chains=60)),
