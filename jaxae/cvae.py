@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jaxae.errors import ConfigError
 from jaxae.nn import MLP
 from jaxae.nn.mlp import torch_linear_init
-from jaxae.vae import DECODERS, kl_divergence, log_likelihood, log_normal, sample_latent
+from jaxae.vae import DECODERS, check_inputs, kl_divergence, log_likelihood, log_normal, sample_latent
 
 
 class CVAE(nn.Module):
@@ -92,7 +92,9 @@ def _log_px(model: CVAE, params, z: jax.Array, x: jax.Array, y: jax.Array) -> ja
 def elbo_terms(key: jax.Array, model: CVAE, params, x: jax.Array, y: jax.Array,
                k: int = 1) -> tuple[jax.Array, jax.Array]:
     """Per-image E_q log p(x | z, y) (mean over k samples) and the analytic KL(q(z | x, y) || N(0, I));
-    the conditional ELBO, a bound on log p(x | y), is rec - kl. Both (batch,)."""
+    the conditional ELBO, a bound on log p(x | y), is rec - kl. Both (batch,). Refuses what
+    `jaxae.vae.elbo_terms` refuses (integer or out-of-range pixels, k < 1)."""
+    check_inputs(x)
     mean, log_var = encode(model, params, x, y)
     rec = jnp.mean(_log_px(model, params, sample_latent(key, mean, log_var, k), x, y), axis=0)
     return rec, kl_divergence(mean, log_var)
@@ -100,6 +102,7 @@ def elbo_terms(key: jax.Array, model: CVAE, params, x: jax.Array, y: jax.Array,
 
 def log_weights(key: jax.Array, model: CVAE, params, x: jax.Array, y: jax.Array, k: int) -> jax.Array:
     """(k, batch) importance log-weights log p(x, z_i | y) - log q(z_i | x, y), z_i ~ q(z | x, y)."""
+    check_inputs(x)
     mean, log_var = encode(model, params, x, y)
     z = sample_latent(key, mean, log_var, k)
     return _log_px(model, params, z, x, y) + log_normal(z, 0.0, jnp.zeros(())) - log_normal(z, mean, log_var)

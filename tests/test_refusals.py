@@ -175,3 +175,18 @@ def test_an_nnx_module_whose_state_holds_rng_keys_is_refused_in_one_line():
                       evaluate=lambda key, params, x: {"mse": jnp.mean(x, axis=-1)})
     with pytest.raises(ConfigError, match=r"parameters must all be floating point.*rngs.*nnx.split\(model, nnx.Param"):
         jaxae.fit(task, jaxae.data.load("mnist-mini"), jaxae.TrainConfig(epochs=1, progress=False))
+
+
+def test_the_conditional_vae_refuses_raw_pixels_too():
+    from jaxae import cvae
+
+    model = cvae.CVAE(hidden=(8,), latent=2, n_features=6, classes=3)
+    x, y = jax.random.uniform(KEY, (4, 6)), jnp.arange(4) % 3  # integer labels
+    params = model.init(KEY, x, y, jnp.zeros((4, 2)))["params"]
+    for fn in (lambda x: cvae.elbo_terms(KEY, model, params, x, y), lambda x: cvae.log_weights(KEY, model, params, x, y, 2)):
+        with pytest.raises(DataError, match="got uint8"):
+            fn(np.full((4, 6), 200, np.uint8))
+        with pytest.raises(DataError, match=r"got values in \[0, 255\]"):
+            fn(np.linspace(0, 255, 24, dtype=np.float32).reshape(4, 6))
+    with pytest.raises(ConfigError, match="k must be at least 1"):
+        cvae.log_weights(KEY, model, params, x, y, 0)
