@@ -53,6 +53,16 @@ def make_parser() -> argparse.ArgumentParser:
         add_dataclass_options(sub, TrainConfig, "training", entry.train_defaults)
         add_dataclass_options(sub, entry.config, f"model ({name})")
 
+    dw = commands.add_parser("data", help="write a dataset as shards on disk (jaxae data write OUT --from mnist)",
+                             description="Data files: `jaxae data write OUT --from NAME` writes a dataset as a shard "
+                             "set (.npy shards and index.json) that `jaxae train --data shards:OUT` streams.")
+    dw_commands = dw.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    dww = dw_commands.add_parser("write", help="write a dataset as a shard set in the new folder OUT")
+    dww.add_argument("out", help="the folder to create (must not exist or be empty)")
+    dww.add_argument("--from", dest="source", required=True, help=f"the dataset: {', '.join(NAMES)}")
+    dww.add_argument("--data-dir", default=None, help="folder searched first for the data files")
+    dww.add_argument("--no-download", action="store_true", help="never try to download missing data")
+    dww.add_argument("--shard-mb", type=float, default=64, help="target size of one shard in MiB (default 64)")
     ev = commands.add_parser("eval", help="evaluate a trained run (test metrics, IS-NLL for VAEs)",
                              description="Test metrics of a run's newest checkpoint and, for models with a "
                              "likelihood, the importance-sampled negative log-likelihood in nats.")
@@ -199,6 +209,10 @@ def _main(argv: list[str] | None = None) -> int:
             from jaxae.apps.train import train_command
 
             return train_command(args)
+        if args.command == "data":
+            from jaxae.apps.data import data_command
+
+            return data_command(args)
         if args.command == "eval":
             from jaxae.apps.evaluate import eval_command
 

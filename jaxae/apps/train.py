@@ -33,7 +33,7 @@ def train_command(args) -> int:
         kind = "images" if dataset.image_shape else "examples"
         size = f"{jdata.n_examples(dataset.train_images)} train, {jdata.n_examples(dataset.test_images)} test {kind}"
     logging.getLogger("jaxae").info("training %s on %s (%s) in %s", args.model, dataset.name, size, workdir)
-    run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": args.data}
+    run_config = {"model_name": args.model, "model": dataclasses.asdict(model_config), "data": dataset.name if dataset.on_disk else args.data}
     if entry.pretrain is not None or entry.task is None:
         assert entry.pretrain is not None, f"{args.model} has neither a task nor a training procedure"
         entry.pretrain(model_config, dataset, train_config, workdir, resume=args.resume, run_config=run_config)
@@ -56,8 +56,9 @@ def train_command(args) -> int:
             values = f"{train_config.seeds} models (seeds {train_config.seed}..{train_config.seed + train_config.seeds - 1}): " + values
         else:
             values = ", ".join(f"{k}={last[k]:.5g}" for k in shown)
+        waited = f", {last['data_wait_s']:.2f} s waiting for data" if "data_wait_s" in last else ""
         print(f"epoch {last['epoch']}: {values}; "
-              f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode); run folder: {workdir}")
+              f"{last['samples_per_s']:.0f} samples/s ({last['mode']} mode{waited}); run folder: {workdir}")
         if jax.process_count() > 1:  # every process holds the same parameters: say so checkably
             print(f"process {jax.process_index()} of {jax.process_count()}: parameters sha256 "
                   f"{state_checksum(result.state.params)}")

@@ -24,6 +24,8 @@ class Dataset(NamedTuple):
       test_labels: (n_test,) int labels (or None).
       name: the dataset's name, e.g. "mnist", "mnist-mini", "ml-100k/u1".
       source: the folder its files were found in (None when bundled or built from arrays).
+      on_disk: the training examples stay on disk (a shard set, jaxae.data.shards): the trainer streams
+        them instead of copying them to the device.
     """
 
     train_images: Any
@@ -32,6 +34,7 @@ class Dataset(NamedTuple):
     test_labels: np.ndarray | None
     name: str = "arrays"
     source: str | None = None
+    on_disk: bool = False
 
     @property
     def image_shape(self) -> tuple[int, int] | None:

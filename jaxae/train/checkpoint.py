@@ -21,6 +21,7 @@ import time
 import traceback
 from typing import Any
 
+import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -127,20 +128,35 @@ class Checkpointer:
         with self._manager() as manager:
             return sorted(manager.all_steps())
 
-    def save(self, epoch: int, state: Any, record: dict | None = None) -> None:
+    def save(self, epoch: int, state: Any, record: dict | None = None, *, extra: dict | None = None,
+             data_iterator: Any = None) -> None:
         """Saves `state` as step `epoch` with its checksums; returns once it is committed.
 
         `record` (the epoch's metrics.jsonl line) is stored with it, so that a run stopped between the
-        commit and the writing of metrics.jsonl gets the line back when it resumes."""
+        commit and the writing of metrics.jsonl gets the line back when it resumes. `extra` (JSON) is
+        stored beside it; `data_iterator`, a Grain iterator, is saved by Grain's Orbax handler (one file
+        per process) as the item "data"."""
         host = to_host(state)  # one copy to the host for both checksums
         meta = {"sha256": state_checksum(host), "epoch": int(epoch), "step": int(np.asarray(host.step).flat[0]),
-                "leaf_sha256": leaf_digests(host), "record": record}
+                "leaf_sha256": leaf_digests(host), "record": record, **(extra or {})}
+        items: dict[str, Any] = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
+        if data_iterator is not None:
+            items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
         with self._manager() as manager:
-            manager.save(
-                epoch,
-                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            )
+            manager.save(epoch, args=ocp.args.Composite(**items))
             manager.wait_until_finished()
+
+    def restore_data(self, epoch: int, data_iterator: Any) -> bool:
+        """Sets `data_iterator` (a Grain iterator) to the state saved with checkpoint `epoch`; False when
+        that checkpoint holds no data state for this process (saved by an in-memory mode, or by
+        another number of processes)."""
+        folder = os.path.join(self.directory, str(epoch), "data")
+        mine = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+        if not os.path.exists(os.path.join(folder, mine)):
+            return False
+        with self._quiet(), self._manager() as manager:
+            manager.restore(epoch, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(data_iterator)))
+        return True
 
     def stored_leaves(self, epoch: int) -> dict[str, tuple[tuple[int, ...], str]] | None:
         """The leaf table (see `leaf_table`) of the state saved at `epoch`, from Orbax's metadata; None

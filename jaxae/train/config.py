@@ -11,7 +11,7 @@ MODES = ("auto", "scan", "step", "stream")
 
 # Keys of TrainConfig that may change when a run is resumed.
 RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel",
-                     "precision", "train_eval", "log", "grad_norm")
+                     "precision", "train_eval", "log", "grad_norm", "checkpoint_steps")
 PARALLEL = ("auto", "none", "mesh", "pmap")
 
 
@@ -24,11 +24,19 @@ class TrainConfig:
       batch_size: examples per optimizer step; an epoch drops the last n_train % batch_size.
       seed: the integer seed of the run's root PRNG key.
       mode: "scan" (one compiled lax.scan per epoch, data on the device), "step" (one compiled step
-        per batch, data on the device), "stream" (batches copied from host memory each step, for
-        data too big for the device), or "auto" (the measured-faster mode for the backend, or
-        "stream" when the data would take over half of the device's memory).
+        per batch, data on the device), "stream" (chunks of chunk_steps batches read on the host by
+        a Grain pipeline in the background and trained by one compiled scan each; for data too big
+        for the device, see jaxae.train.stream), or "auto" (stream for a shard set on disk, else the
+        measured-faster mode for the backend, or stream when the data would take over half of the
+        device's memory).
       eval_batch_size: batch size of the test-set evaluation.
       checkpoint_every: save every this many epochs (and always after the last).
+      checkpoint_steps: streaming only: also save in the middle of an epoch, at the end of the first
+        chunk after every this many steps (0: never), so a long epoch resumes where it stopped.
+      shuffle: shuffle the examples every epoch (False: the same order every epoch, e.g. to compare
+        two data paths bit for bit).
+      chunk_steps: streaming only: batches per compiled call (0: as many as fit in 32 MiB, or 1/16
+        of the device's memory).
       keep: how many checkpoints to keep.
       progress: show a tqdm progress bar.
       parallel: "mesh" (jit over a Mesh of all devices, batch sharded, state replicated; the same
@@ -60,6 +68,9 @@ class TrainConfig:
     mode: str = "auto"
     eval_batch_size: int = 1000
     checkpoint_every: int = 1
+    checkpoint_steps: int = 0
+    shuffle: bool = True
+    chunk_steps: int = 0
     keep: int = 3
     progress: bool = True
     parallel: str = "auto"
@@ -76,6 +87,8 @@ class TrainConfig:
             check_count(name, getattr(self, name))
         for name in ("seed", "init_examples"):
             check_count(name, getattr(self, name), minimum=None)
+        for name in ("checkpoint_steps", "chunk_steps"):
+            check_count(name, getattr(self, name), minimum=0)
         if self.log.strip() and self.log.strip() != "tensorboard":
             raise ConfigError(f"log must be tensorboard (or empty), got {self.log!r}")
         if self.init_examples < -1:
@@ -92,6 +105,9 @@ class TrainConfig:
             raise ConfigError(f"lr_scales must be a comma list of numbers, got {self.lr_scales!r}") from None
         if any(not c > 0 for c in scales):
             raise ConfigError(f"learning-rate multipliers must be positive, got {self.lr_scales!r}")
+        if self.mode in ("scan", "step") and (self.checkpoint_steps or self.chunk_steps):
+            raise ConfigError('[[checkpoint_steps]] and [[chunk_steps]] apply to the streaming mode; use [[mode="stream"]] '
+                              "(the default for a shard set) or drop them")
         if self.n_models > 1 and self.mode == "stream":
             raise ConfigError('[[seeds]] and [[lr_scales]] train the models together on device-resident data; use '
                               '[[mode="scan"]] or [[mode="step"]]')

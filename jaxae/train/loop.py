@@ -16,10 +16,10 @@ from tqdm.auto import tqdm
 
 from jaxae import viz
 from jaxae.data.dataset import Dataset, images_of, n_examples, nbytes, take
-from jaxae.errors import ConfigError, Preempted, TrainingDiverged
+from jaxae.errors import CheckpointError, ConfigError, Preempted, TrainingDiverged
 from jaxae.estimators import with_precision
 from jaxae.optim import ScaleState, scale_by_model
-from jaxae.train import parallel, steps
+from jaxae.train import parallel, steps, stream
 from jaxae.train import summaries as summaries_lib
 from jaxae.train.checkpoint import Checkpointer, to_host
 from jaxae.train.config import TrainConfig
@@ -43,11 +43,14 @@ class FitResult(NamedTuple):
     history: list
 
 
-def choose_mode(mode: str, images, preferred: dict | None = None) -> str:
-    """Resolves "auto": "stream" for data too big for the device, else the model's measured-faster
-    mode for the backend (`preferred`, from Task.modes), else the backend's DEFAULT_MODE."""
+def choose_mode(mode: str, images, preferred: dict | None = None, on_disk: bool = False) -> str:
+    """Resolves "auto": "stream" for data on disk (a shard set) or too big for the device, else the
+    model's measured-faster mode for the backend (`preferred`, from Task.modes), else the backend's
+    DEFAULT_MODE."""
     if mode != "auto":
         return mode
+    if on_disk:
+        return "stream"
     device = jax.local_devices()[0]
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     limit = (stats or {}).get("bytes_limit")
@@ -104,8 +107,13 @@ def fit(
         raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training examples")
     check_task(task, take(data.train_images, slice(0, config.batch_size)),
                take(data.test_images, slice(0, config.eval_batch_size)))
-    mode = choose_mode(config.mode, data.train_images, task.modes)
+    mode = choose_mode(config.mode, data.train_images, task.modes, data.on_disk)
     n_models = config.n_models
+    if mode == "stream" and n_models > 1:
+        raise ConfigError('[[seeds]] and [[lr_scales]] train the models together on device-resident data, but a shard '
+                          'set streams; train one model at a time, or load the data into memory with [[mode="scan"]]')
+    if mode != "stream" and (config.checkpoint_steps or config.chunk_steps):
+        raise ConfigError('[[checkpoint_steps]] and [[chunk_steps]] apply to the streaming mode; use [[mode="stream"]]')
     task = configured(task, config)
     dp = _data_parallel(config)
     steps_per_epoch = n_train // config.batch_size
@@ -123,23 +131,34 @@ def fit(
         _barrier("jaxae: run folder prepared")
     ckpt = run.checkpointer(config.keep) if run else None
 
-    start = 0
+    start, resumed = 0, None
+    partial = run.partial_checkpointer() if run is not None and mode == "stream" else None
     if resume and run is not None and ckpt is not None:
         restored = ckpt.restore_latest(state)
         if restored:
             start, state = restored
             log.info("resumed %s from the checkpoint of epoch %d", run.path, start)
+        resumed = _restore_partial(partial, state, start) if partial is not None else None
+        if resumed is not None:
+            state = resumed[0]
+            log.info("resumed %s in epoch %d at step %d of it", run.path, start + 1, resumed[1]["steps_done"])
         if primary:
             run.truncate_metrics(start)
             _restore_record(run, ckpt, start)
 
     put = dp.replicate if dp else jax.device_put
     state = dp.put_state(state) if dp else jax.device_put(state)
-    train_images = data.train_images if mode == "stream" else put(data.train_images)
     test_images = put(data.test_images)
     n_test = n_examples(data.test_images)
     train_subset = put(take(data.train_images, slice(0, n_test))) if config.train_eval else None
-    run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
+    feed = None
+    if mode == "stream":  # a Grain pipeline reads the examples on the host (jaxae.train.stream)
+        feed = stream.Stream(task, config, state, data.train_images, dp)
+        steps_per_epoch, compile_s = feed.plan.steps, feed.compile_s
+        _start_feed(feed, ckpt, partial, start, resumed)
+    else:
+        train_images = put(jax.tree.map(np.asarray, data.train_images))  # (a shard set is read whole here)
+        run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
     evaluate_one = functools.partial(steps.evaluate, task, config.eval_batch_size)
     evaluate = jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if n_models > 1 else evaluate_one)
     picture = _picture_fn(task, data) if (run is not None and task.reconstruct) else None
@@ -156,8 +175,14 @@ def fit(
     with Preemption() as preemption:  # SIGTERM's handler is restored however the loop ends
         for epoch in bar:
             t0 = time.perf_counter()
-            state, metrics = run_epoch(state, train_images, epoch - 1)
-            metrics = to_host(metrics)
+            steps_run = steps_per_epoch
+            if feed is not None:
+                state, metrics, data_wait_s, steps_run = _stream_epoch(feed, state, epoch, resumed, partial, config,
+                                                                       primary)
+                resumed = None
+            else:
+                state, metrics = run_epoch(state, train_images, epoch - 1)
+                metrics = to_host(metrics)
             epoch_s = time.perf_counter() - t0
             _check_finite(metrics, epoch, steps_per_epoch, ckpt)
             record: dict[str, Any] = {"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode}
@@ -176,7 +201,9 @@ def fit(
             if task.learning_rate is not None:
                 record.update(_per_model("", {"learning_rate": _learning_rate(task, state, config)}, n_models))
             # samples/s counts every model's examples: N vmapped models do N times the work of one
-            record.update(epoch_s=epoch_s, samples_per_s=n_models * steps_per_epoch * config.batch_size / epoch_s)
+            record.update(epoch_s=epoch_s, samples_per_s=n_models * steps_run * config.batch_size / epoch_s)
+            if feed is not None:  # how long the loop waited for the data pipeline: input- or compute-bound
+                record.update(data_wait_s=data_wait_s, chunk_steps=feed.plan.chunk)
             if epoch == start + 1:
                 record["compile_s"] = compile_s
             history.append(record)
@@ -184,7 +211,8 @@ def fit(
             preempted = preemption.agreed()  # every process stops after the same epoch
             if run is not None and ckpt is not None:
                 if epoch % config.checkpoint_every == 0 or epoch == config.epochs or preempted:
-                    ckpt.save(epoch, state, record)  # all processes (Orbax coordinates them)
+                    # all processes (Orbax coordinates them); streaming: with the Grain iterator's state
+                    ckpt.save(epoch, state, record, data_iterator=feed.iterator if feed is not None else None)
                 if primary:  # recorded once the checkpoint is committed
                     run.append_metrics(record)
                     if picture:  # of the first model when several are trained
@@ -202,6 +230,71 @@ def fit(
         where = f"; the checkpoint of epoch {epoch} is in {run.checkpoints}" if run else ""
         raise Preempted(f"stopped on SIGTERM after epoch {epoch} of {config.epochs}{where}; resume with [[resume=True]]")
     return FitResult(state, history)
+
+
+def _restore_partial(partial: Checkpointer, state: TrainState, start: int):
+    """(state, meta) of the newest mid-epoch checkpoint when it continues epoch start + 1 past `state`,
+    else None."""
+    if not partial.epochs():
+        return None
+    restored = partial.restore_latest(state)
+    meta = partial.restored_meta
+    if restored is None or meta.get("epoch_index") != start:
+        return None
+    if int(np.asarray(to_host(restored[1].step)).flat[0]) <= int(np.asarray(to_host(state.step)).flat[0]):
+        return None
+    return restored[1], meta
+
+
+def _start_feed(feed, ckpt: Checkpointer | None, partial: Checkpointer | None, start: int, resumed) -> None:
+    """Starts the Grain iterator at the chunk after the restored checkpoint; where the checkpoint holds
+    the iterator's state (Grain's Orbax handler), that state is restored and must agree."""
+    steps_done = resumed[1]["steps_done"] if resumed is not None else 0
+    position = feed.position(start, steps_done)
+    iterator = feed.start(position)
+    source, step = (partial, int(resumed[1]["step"])) if resumed is not None else (ckpt, start)
+    if source is not None and step and source.restore_data(step, iterator):
+        found = iterator.get_state().get("next_index")
+        if found != position:
+            raise CheckpointError(f"the data iterator saved in {source.directory}/{step} is at chunk {found} but the "
+                                  f"training state is at chunk {position}; the checkpoint is inconsistent: resume from "
+                                  "an earlier one or start a new run")
+
+
+def _stream_epoch(feed, state: TrainState, epoch: int, resumed, partial: Checkpointer | None, config: TrainConfig,
+                  primary: bool):
+    """One streamed epoch (continuing a mid-epoch checkpoint when `resumed`), saving mid-epoch checkpoints
+    every config.checkpoint_steps. Returns (state, per-step host metrics, data wait s, steps run)."""
+    plan = feed.plan
+    before = _metrics_from_json(resumed[1]["metrics"]) if resumed is not None else {}
+    first_step = resumed[1]["steps_done"] if resumed is not None else 0
+
+    def on_chunk(state, first, last, outs):
+        every = config.checkpoint_steps
+        if partial is not None and every and last < plan.steps and last // every > first // every:
+            so_far = _merge(before, stream.concat(outs))
+            partial.save(int(np.asarray(to_host(state.step)).flat[0]), state, extra={
+                "epoch_index": epoch - 1, "steps_done": last, "metrics": _metrics_to_json(so_far)},
+                data_iterator=feed.iterator)
+
+    bar = tqdm(total=(plan.steps - first_step) * config.batch_size, desc=f"epoch {epoch}", unit="samples",
+               unit_scale=True, leave=False, disable=not (config.progress and primary))
+    state, outs, waited = feed.run_epoch(state, epoch - 1, first_step // plan.chunk, on_chunk,
+                                         bar if not bar.disable else None)
+    bar.close()
+    return state, _merge(before, stream.concat(outs)), waited, plan.steps - first_step
+
+
+def _merge(before: dict, after: dict) -> dict:
+    return {k: np.concatenate([before[k], after[k]]) for k in after} if before else after
+
+
+def _metrics_to_json(metrics: dict) -> dict:
+    return {k: {"dtype": str(v.dtype), "values": v.tolist()} for k, v in metrics.items()}
+
+
+def _metrics_from_json(stored: dict) -> dict:
+    return {k: np.asarray(v["values"], dtype=v["dtype"]) for k, v in stored.items()}
 
 
 def _restore_record(run: RunDir, ckpt: Checkpointer, start: int) -> None:
@@ -304,43 +397,41 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     compile_fn: Callable[..., Any] = dp.jit if dp else (lambda fn, n_args: jax.jit(fn, donate_argnums=0))
     t0 = time.perf_counter()
     if mode == "scan":
-        one_epoch = functools.partial(steps.train_epoch, task, batch, **kw)
+        one_epoch = functools.partial(steps.train_epoch, task, batch, **kw, shuffled=config.shuffle)
         epoch_fn = compile_fn(jax.vmap(one_epoch, in_axes=(0, None)) if many else one_epoch, 1)
         compiled = epoch_fn.lower(state, images).compile()
         return (lambda state, images, epoch: compiled(state, images)), time.perf_counter() - t0
 
-    one_shuffle = functools.partial(steps.shuffle, n=n)
+    if mode == "stream":
+        feed = stream.Stream(task, dataclasses.replace(config, epochs=1 << 20), state, images, dp)
+
+        def run_streamed(state, images, epoch):  # (benchmarks call epochs in order)
+            if feed.iterator is None or feed.iterator.get_state()["next_index"] != feed.position(epoch, 0):
+                feed.start(feed.position(epoch, 0))
+            state, outs, _ = feed.run_epoch(state, epoch)
+            return state, stream.concat(outs)
+
+        return run_streamed, time.perf_counter() - t0
+
+    def one_shuffle(key, epoch):
+        return steps.shuffle(key, epoch, n) if config.shuffle else jax.numpy.arange(n, dtype=jax.numpy.int32)
+
     shuffle: Any = jax.jit(jax.vmap(one_shuffle, in_axes=(0, None)) if many else one_shuffle)
     stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *to_host(out))  # noqa: E731
-    if mode == "step":
-        step_fn: Any = functools.partial(steps.train_step_at, task, batch, **kw)
-        step = compile_fn(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, 3)
-        perm0 = shuffle(state.key, 0)
-        compiled = step.lower(state, images, perm0, 0).compile()
+    step_fn: Any = functools.partial(steps.train_step_at, task, batch, **kw)
+    step = compile_fn(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, 3)
+    perm0 = shuffle(state.key, 0)
+    compiled = step.lower(state, images, perm0, 0).compile()
 
-        def run_epoch(state, images, epoch):
-            perm = shuffle(state.key, epoch)
-            out = []
-            for i in range(n // batch):
-                state, metrics = compiled(state, images, perm, i)
-                out.append(metrics)
-            return state, stack(out)
-
-        return run_epoch, time.perf_counter() - t0
-
-    stream_step = compile_fn(functools.partial(steps.train_step, task, **kw), 1)
-    place = dp.place_batch if dp else jax.device_put
-    streamed = stream_step.lower(state, place(take(images, slice(0, batch)))).compile()
-
-    def run_streamed(state, images, epoch):
-        perm = np.asarray(shuffle(state.key, epoch))
+    def run_epoch(state, images, epoch):
+        perm = shuffle(state.key, epoch)
         out = []
         for i in range(n // batch):
-            state, metrics = streamed(state, place(take(images, perm[i * batch : (i + 1) * batch])))
+            state, metrics = compiled(state, images, perm, i)
             out.append(metrics)
         return state, stack(out)
 
-    return run_streamed, time.perf_counter() - t0
+    return run_epoch, time.perf_counter() - t0
 
 
 def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpointer | None) -> None:

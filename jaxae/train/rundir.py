@@ -1,5 +1,6 @@
 """The run folder, the one module that reads and writes it: config.json, metrics.jsonl, checkpoints/,
-images/, loss_curve.png, eval.json and samples/. Everything else (the trainer, `load_run`, the DBN's
+checkpoints_partial/ (mid-epoch), images/, loss_curve.png, eval.json and samples/. Everything else (the
+trainer, `load_run`, the DBN's
 stack of runs, the command line) goes through RunDir."""
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class RunDir:
         self.config = os.path.join(self.path, "config.json")
         self.metrics = os.path.join(self.path, "metrics.jsonl")
         self.checkpoints = os.path.join(self.path, "checkpoints")
+        self.partial = os.path.join(self.path, "checkpoints_partial")  # mid-epoch (streaming, checkpoint_steps)
         self.images = os.path.join(self.path, "images")
         self.samples = os.path.join(self.path, "samples")
         self.curves = os.path.join(self.path, "loss_curve.png")
@@ -36,6 +38,10 @@ class RunDir:
     def checkpointer(self, keep: int = 3) -> Checkpointer:
         """The Checkpointer of this run's checkpoints/ folder."""
         return Checkpointer(self.checkpoints, keep)
+
+    def partial_checkpointer(self) -> Checkpointer:
+        """The Checkpointer of mid-epoch checkpoints (one Orbax step per global step; the newest is kept)."""
+        return Checkpointer(self.partial, keep=1)
 
     def read_config(self) -> dict:
         """The stored config.json.
@@ -67,9 +73,8 @@ class RunDir:
         return self.eval
 
     def has_checkpoints(self) -> bool:
-        return os.path.isdir(self.checkpoints) and any(
-            name.isdigit() for name in os.listdir(self.checkpoints)
-        )
+        return any(os.path.isdir(d) and any(name.isdigit() for name in os.listdir(d))
+                   for d in (self.checkpoints, self.partial))
 
     def prepare(self, config: dict, resume: bool, defaults: dict | None = None, write: bool = True) -> None:
         """Creates the folder, or checks that resuming it is consistent; writes config.json.

@@ -67,12 +67,13 @@ def batch_indices(perm: jax.Array, i: jax.Array, batch_size: int) -> jax.Array:
 
 
 def train_epoch(task: Task, batch_size: int, state: TrainState, images,
-                constrain=None, reduce=None, grad_norm: bool = False) -> tuple[TrainState, dict]:
+                constrain=None, reduce=None, grad_norm: bool = False, shuffled: bool = True) -> tuple[TrainState, dict]:
     """One epoch as a single `lax.scan` over shuffled batches of device-resident `images`.
 
     Args:
       images: the training examples on device: an array (n, ...) or a pytree of them (every leaf is
         shuffled and batched together); the last n % batch_size shuffled examples are dropped.
+      shuffled: False: the batches in the examples' order (TrainConfig.shuffle).
 
     Returns:
       The new state and per-step metrics, each of shape (steps,).
@@ -80,13 +81,26 @@ def train_epoch(task: Task, batch_size: int, state: TrainState, images,
     n = n_examples(images)
     steps = n // batch_size
     epoch = state.step // steps
-    perm = shuffle(state.key, epoch, n)
+    perm = shuffle(state.key, epoch, n) if shuffled else jnp.arange(n, dtype=jnp.int32)
 
     def body(state, i):
         return train_step(task, state, take(images, batch_indices(perm, i, batch_size)), constrain, reduce,
                           grad_norm)
 
     return jax.lax.scan(body, state, jnp.arange(steps))
+
+
+def train_chunk(task: Task, state: TrainState, chunk, constrain=None, reduce=None,
+                grad_norm: bool = False) -> tuple[TrainState, dict]:
+    """The streaming mode's compiled call: a `lax.scan` of train_step over K batches.
+
+    Args:
+      chunk: an array (k, batch, ...) or a pytree of them: K consecutive batches.
+
+    Returns:
+      The new state and per-step metrics, each of shape (k,).
+    """
+    return jax.lax.scan(lambda s, raw: train_step(task, s, raw, constrain, reduce, grad_norm), state, chunk)
 
 
 def train_step_at(task: Task, batch_size: int, state: TrainState, images, perm, i, constrain=None, reduce=None,
