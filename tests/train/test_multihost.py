@@ -15,6 +15,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxae
 from jaxae.tasks import load_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -102,6 +103,27 @@ def test_two_processes_train_the_models_of_one_process_with_four_devices(launch,
         lines = (tmp_path / "two" / name / "metrics.jsonl").read_text().splitlines()
         assert [int(x.split('"epoch": ')[1].split(",")[0]) for x in lines] == [1, 2]  # one line per epoch
         assert sorted(os.listdir(tmp_path / "two" / name / "checkpoints")) == ["1", "2"]
+
+
+def test_two_processes_each_read_half_the_shards_and_train_the_model_of_one_process_with_two_devices(launch, tmp_path):
+    from jaxae.data import shards  # (16 shards of 64 digits: each process's 8 make its half of every batch)
+
+    mini = jaxae.data.load("mnist-mini")
+    data = mini._replace(train_images=mini.train_images[:1024], train_labels=None, test_images=mini.test_images[:256],
+                         test_labels=None)
+    written = shards.write(str(tmp_path / "shards"), data, shard_bytes=64 * 784).path
+    two = launch(["tests.train.shard_worker", written, str(tmp_path / "two")], 2, 1)
+    one = launch(["tests.train.shard_worker", written, str(tmp_path / "one")], 1, 2)
+    two, one = finish(two), finish(one)
+    assert all(rc == 0 for rc, _, _ in two + one), [err[-2000:] for _, _, err in two + one]
+    read = [re.search(r"^read (.*)$", out, re.M).group(1) for _, out, _ in two + one]
+    assert read == [",".join(map(str, range(8))), ",".join(map(str, range(8, 16))), ",".join(map(str, range(16)))]
+    assert digests(two[0][1]) == digests(two[1][1])
+    for x, y in zip(params(tmp_path / "two"), params(tmp_path / "one")):
+        assert np.max(np.abs(x - y)) <= 1e-6
+    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    assert [int(x.split('"epoch": ')[1].split(",")[0]) for x in lines] == [1, 2]
+    assert sorted(os.listdir(tmp_path / "two" / "checkpoints")) == ["1", "2"]
 
 
 @pytest.fixture(scope="module")
