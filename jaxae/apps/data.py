@@ -16,7 +16,7 @@ def data_command(args) -> int:
     if jdata.movielens.is_ratings(dataset):
         raise DataError(f"{args.source} is a ratings matrix, which fits in memory; train on it directly")
     written = shards.write(args.out, dataset, shard_bytes=int(args.shard_mb * (1 << 20)))
-    for split, entry in written.index["splits"].items():
+    for split, entry in written.manifest["splits"].items():
         logging.getLogger("jaxae").info("%s: %d examples in %d shards", split, entry["examples"], len(entry["shards"]))
     print(f"wrote {dataset.name} to {written.path}; train on it with: jaxae train MODEL --data shards:{written.path}")
     return 0

@@ -104,10 +104,11 @@ class ShardArray:
 
 
 class ShardSet(NamedTuple):
-    """An opened, verified shard set: its folder, index, and per split the leaves as ShardArrays."""
+    """An opened, verified shard set: its folder, the contents of its index.json (`manifest`), and per
+    split the leaves as ShardArrays."""
 
     path: str
-    index: dict
+    manifest: dict
     splits: dict  # split -> {leaf: ShardArray}
 
     @property
@@ -257,6 +258,7 @@ class _SplitWriter:
             self._flush(self._rows_per_shard())
 
     def _rows_per_shard(self) -> int:
+        assert self.leaves is not None  # (set by the first batch)
         per_example = sum(int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize for s in self.leaves.values())
         return max(1, self.shard_bytes // max(1, per_example))
 
@@ -264,7 +266,7 @@ class _SplitWriter:
         joined = {k: np.concatenate([b[k] for b in self.buffer]) for k in self.buffer[0]}
         total = next(iter(joined.values())).shape[0]
         rows = min(rows, total)
-        shard = {"examples": rows, "files": {}}
+        shard: dict[str, Any] = {"examples": rows, "files": {}}
         for k, a in joined.items():
             file = f"{self.split}-{len(self.shards):05d}.{k}.npy"
             buf = io.BytesIO()

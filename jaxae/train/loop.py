@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from jaxae import viz
 from jaxae.data.dataset import Dataset, images_of, n_examples, nbytes, take
-from jaxae.errors import CheckpointError, ConfigError, Preempted, TrainingDiverged
+from jaxae.errors import ConfigError, Preempted, TrainingDiverged
 from jaxae.estimators import with_precision
 from jaxae.optim import ScaleState, scale_by_model
 from jaxae.train import parallel, steps, stream
@@ -132,13 +132,13 @@ def fit(
     ckpt = run.checkpointer(config.keep) if run else None
 
     start, resumed = 0, None
-    partial = run.partial_checkpointer() if run is not None and mode == "stream" else None
+    partial = run.partial_checkpointer(create=config.checkpoint_steps > 0) if run and mode == "stream" else None
     if resume and run is not None and ckpt is not None:
         restored = ckpt.restore_latest(state)
         if restored:
             start, state = restored
             log.info("resumed %s from the checkpoint of epoch %d", run.path, start)
-        resumed = _restore_partial(partial, state, start) if partial is not None else None
+        resumed = stream.restore_partial(partial, state, start) if partial is not None else None
         if resumed is not None:
             state = resumed[0]
             log.info("resumed %s in epoch %d at step %d of it", run.path, start + 1, resumed[1]["steps_done"])
@@ -155,7 +155,7 @@ def fit(
     if mode == "stream":  # a Grain pipeline reads the examples on the host (jaxae.train.stream)
         feed = stream.Stream(task, config, state, data.train_images, dp)
         steps_per_epoch, compile_s = feed.plan.steps, feed.compile_s
-        _start_feed(feed, ckpt, partial, start, resumed)
+        stream.start_feed(feed, ckpt, partial, start, resumed)
     else:
         train_images = put(jax.tree.map(np.asarray, data.train_images))  # (a shard set is read whole here)
         run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
@@ -177,8 +177,8 @@ def fit(
             t0 = time.perf_counter()
             steps_run = steps_per_epoch
             if feed is not None:
-                state, metrics, data_wait_s, steps_run = _stream_epoch(feed, state, epoch, resumed, partial, config,
-                                                                       primary)
+                state, metrics, data_wait_s, steps_run = stream.streamed_epoch(
+                    feed, state, epoch, resumed, partial, config, primary)
                 resumed = None
             else:
                 state, metrics = run_epoch(state, train_images, epoch - 1)
@@ -230,71 +230,6 @@ def fit(
         where = f"; the checkpoint of epoch {epoch} is in {run.checkpoints}" if run else ""
         raise Preempted(f"stopped on SIGTERM after epoch {epoch} of {config.epochs}{where}; resume with [[resume=True]]")
     return FitResult(state, history)
-
-
-def _restore_partial(partial: Checkpointer, state: TrainState, start: int):
-    """(state, meta) of the newest mid-epoch checkpoint when it continues epoch start + 1 past `state`,
-    else None."""
-    if not partial.epochs():
-        return None
-    restored = partial.restore_latest(state)
-    meta = partial.restored_meta
-    if restored is None or meta.get("epoch_index") != start:
-        return None
-    if int(np.asarray(to_host(restored[1].step)).flat[0]) <= int(np.asarray(to_host(state.step)).flat[0]):
-        return None
-    return restored[1], meta
-
-
-def _start_feed(feed, ckpt: Checkpointer | None, partial: Checkpointer | None, start: int, resumed) -> None:
-    """Starts the Grain iterator at the chunk after the restored checkpoint; where the checkpoint holds
-    the iterator's state (Grain's Orbax handler), that state is restored and must agree."""
-    steps_done = resumed[1]["steps_done"] if resumed is not None else 0
-    position = feed.position(start, steps_done)
-    iterator = feed.start(position)
-    source, step = (partial, int(resumed[1]["step"])) if resumed is not None else (ckpt, start)
-    if source is not None and step and source.restore_data(step, iterator):
-        found = iterator.get_state().get("next_index")
-        if found != position:
-            raise CheckpointError(f"the data iterator saved in {source.directory}/{step} is at chunk {found} but the "
-                                  f"training state is at chunk {position}; the checkpoint is inconsistent: resume from "
-                                  "an earlier one or start a new run")
-
-
-def _stream_epoch(feed, state: TrainState, epoch: int, resumed, partial: Checkpointer | None, config: TrainConfig,
-                  primary: bool):
-    """One streamed epoch (continuing a mid-epoch checkpoint when `resumed`), saving mid-epoch checkpoints
-    every config.checkpoint_steps. Returns (state, per-step host metrics, data wait s, steps run)."""
-    plan = feed.plan
-    before = _metrics_from_json(resumed[1]["metrics"]) if resumed is not None else {}
-    first_step = resumed[1]["steps_done"] if resumed is not None else 0
-
-    def on_chunk(state, first, last, outs):
-        every = config.checkpoint_steps
-        if partial is not None and every and last < plan.steps and last // every > first // every:
-            so_far = _merge(before, stream.concat(outs))
-            partial.save(int(np.asarray(to_host(state.step)).flat[0]), state, extra={
-                "epoch_index": epoch - 1, "steps_done": last, "metrics": _metrics_to_json(so_far)},
-                data_iterator=feed.iterator)
-
-    bar = tqdm(total=(plan.steps - first_step) * config.batch_size, desc=f"epoch {epoch}", unit="samples",
-               unit_scale=True, leave=False, disable=not (config.progress and primary))
-    state, outs, waited = feed.run_epoch(state, epoch - 1, first_step // plan.chunk, on_chunk,
-                                         bar if not bar.disable else None)
-    bar.close()
-    return state, _merge(before, stream.concat(outs)), waited, plan.steps - first_step
-
-
-def _merge(before: dict, after: dict) -> dict:
-    return {k: np.concatenate([before[k], after[k]]) for k in after} if before else after
-
-
-def _metrics_to_json(metrics: dict) -> dict:
-    return {k: {"dtype": str(v.dtype), "values": v.tolist()} for k, v in metrics.items()}
-
-
-def _metrics_from_json(stored: dict) -> dict:
-    return {k: np.asarray(v["values"], dtype=v["dtype"]) for k, v in stored.items()}
 
 
 def _restore_record(run: RunDir, ckpt: Checkpointer, start: int) -> None:

@@ -39,9 +39,10 @@ class RunDir:
         """The Checkpointer of this run's checkpoints/ folder."""
         return Checkpointer(self.checkpoints, keep)
 
-    def partial_checkpointer(self) -> Checkpointer:
-        """The Checkpointer of mid-epoch checkpoints (one Orbax step per global step; the newest is kept)."""
-        return Checkpointer(self.partial, keep=1)
+    def partial_checkpointer(self, create: bool = True) -> Checkpointer | None:
+        """The Checkpointer of mid-epoch checkpoints (one Orbax step per global step; the newest is kept);
+        with create=False, None unless the folder exists already."""
+        return Checkpointer(self.partial, keep=1) if create or os.path.isdir(self.partial) else None
 
     def read_config(self) -> dict:
         """The stored config.json.

@@ -25,12 +25,15 @@ import grain
 import jax
 import numpy as np
 from jax.sharding import NamedSharding
+from tqdm.auto import tqdm
 
 from jaxae.data.dataset import n_examples, nbytes, take
-from jaxae.errors import ConfigError
+from jaxae.errors import CheckpointError, ConfigError
 from jaxae.train import steps
+from jaxae.train.checkpoint import Checkpointer, to_host
 from jaxae.train.parallel import AXIS
 
+IN_FLIGHT = 1  # chunks dispatched ahead of the one the device is computing (async dispatch)
 CHUNK_BYTES = 32 << 20  # automatic chunk size: K batches of at most this many bytes (and a device's 1/16)
 
 
@@ -195,6 +198,7 @@ class Stream:
         on_chunk(state, first_step, last_step, outs) is called after each chunk (outs: the chunks'
         metrics so far); it may save a checkpoint. Returns (state, per-step metrics as device arrays per
         chunk, seconds waited for data)."""
+        assert self.iterator is not None, "call start() first"
         outs, waited = [], 0.0
         for c in range(first_chunk, self.plan.chunks_per_epoch):
             t0 = time.perf_counter()
@@ -206,8 +210,9 @@ class Stream:
             k = next(iter(jax.tree.leaves(record["data"]))).shape[0]
             state, metrics = self._compiled[k](state, record["data"])
             outs.append(metrics)
+            if len(outs) > IN_FLIGHT:  # bounded: each queued chunk holds its input on the device
+                jax.block_until_ready(outs[-1 - IN_FLIGHT])
             if bar is not None:
-                jax.block_until_ready(metrics)
                 bar.update(k * self.config.batch_size)
             if on_chunk is not None:
                 on_chunk(state, *self.plan.chunk_steps(c), outs)
@@ -233,3 +238,67 @@ def _first_copy(x):
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
         return x.addressable_data(0)
     return x
+
+
+def restore_partial(partial: Checkpointer, state, start: int):
+    """(state, meta) of the newest mid-epoch checkpoint when it continues epoch start + 1 past `state`,
+    else None."""
+    if not partial.epochs():
+        return None
+    restored = partial.restore_latest(state)
+    meta = partial.restored_meta
+    if restored is None or meta.get("epoch_index") != start:
+        return None
+    if int(np.asarray(to_host(restored[1].step)).flat[0]) <= int(np.asarray(to_host(state.step)).flat[0]):
+        return None
+    return restored[1], meta
+
+
+def start_feed(feed: Stream, ckpt: Checkpointer | None, partial: Checkpointer | None, start: int, resumed) -> None:
+    """Starts the Grain iterator at the chunk after the restored checkpoint; where the checkpoint holds
+    the iterator's state (Grain's Orbax handler), that state is restored and must agree."""
+    steps_done = resumed[1]["steps_done"] if resumed is not None else 0
+    position = feed.position(start, steps_done)
+    iterator = feed.start(position)
+    source, step = (partial, int(resumed[1]["step"])) if resumed is not None else (ckpt, start)
+    if source is not None and step and source.restore_data(step, iterator):
+        found = iterator.get_state().get("next_index")
+        if found != position:
+            raise CheckpointError(f"the data iterator saved in {source.directory}/{step} is at chunk {found} but the "
+                                  f"training state is at chunk {position}; the checkpoint is inconsistent: resume from "
+                                  "an earlier one or start a new run")
+
+
+def streamed_epoch(feed: Stream, state, epoch: int, resumed, partial: Checkpointer | None, config, primary: bool):
+    """One streamed epoch (continuing a mid-epoch checkpoint when `resumed`), saving mid-epoch checkpoints
+    every config.checkpoint_steps. Returns (state, per-step host metrics, data wait s, steps run)."""
+    plan = feed.plan
+    before = _metrics_from_json(resumed[1]["metrics"]) if resumed is not None else {}
+    first_step = resumed[1]["steps_done"] if resumed is not None else 0
+
+    def on_chunk(state, first, last, outs):
+        every = config.checkpoint_steps
+        if partial is not None and every and last < plan.steps and last // every > first // every:
+            so_far = _merge(before, concat(outs))
+            partial.save(int(np.asarray(to_host(state.step)).flat[0]), state, extra={
+                "epoch_index": epoch - 1, "steps_done": last, "metrics": _metrics_to_json(so_far)},
+                data_iterator=feed.iterator)
+
+    bar = tqdm(total=(plan.steps - first_step) * config.batch_size, desc=f"epoch {epoch}", unit="samples",
+               unit_scale=True, leave=False, disable=not (config.progress and primary))
+    state, outs, waited = feed.run_epoch(state, epoch - 1, first_step // plan.chunk, on_chunk,
+                                         bar if not bar.disable else None)
+    bar.close()
+    return state, _merge(before, concat(outs)), waited, plan.steps - first_step
+
+
+def _merge(before: dict, after: dict) -> dict:
+    return {k: np.concatenate([before[k], after[k]]) for k in after} if before else after
+
+
+def _metrics_to_json(metrics: dict) -> dict:
+    return {k: {"dtype": str(v.dtype), "values": v.tolist()} for k, v in metrics.items()}
+
+
+def _metrics_from_json(stored: dict) -> dict:
+    return {k: np.asarray(v["values"], dtype=v["dtype"]) for k, v in stored.items()}

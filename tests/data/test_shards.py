@@ -35,7 +35,7 @@ def test_a_written_set_reads_back_the_same_examples(written, small):
     data = jaxae.data.load(f"shards:{written.path}")
     assert data.on_disk and data.name == f"shards:{written.path}" and data.source == written.path
     assert data.train_images.shape == small.train_images.shape and data.train_images.dtype == np.uint8
-    assert len(written.index["splits"]["train"]["shards"]) == 16
+    assert len(written.manifest["splits"]["train"]["shards"]) == 16
     order = np.random.default_rng(0).permutation(512)
     np.testing.assert_array_equal(data.train_images[order], small.train_images[order])
     np.testing.assert_array_equal(data.train_images[100:300], small.train_images[100:300])
@@ -51,7 +51,7 @@ def test_any_iterable_of_batches_is_written_as_it_comes(tmp_path):
     x = out.splits["train"]["x"]
     assert x.shape == (61, 5) and x.dtype == np.float16
     np.testing.assert_array_equal(np.asarray(x), np.concatenate([b["x"] for b in batches]))
-    assert set(out.index["leaves"]) == {"x", "label"} and out.index["leaves"]["x"] == {"shape": [5], "dtype": "float16"}
+    assert set(out.manifest["leaves"]) == {"x", "label"} and out.manifest["leaves"]["x"] == {"shape": [5], "dtype": "float16"}
 
 
 def test_writing_refuses_bad_input_and_leaves_nothing_behind(tmp_path, written):
