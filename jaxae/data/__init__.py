@@ -45,4 +45,4 @@ def load(name: str, data_dir: str | None = None, *, download: bool = True, tfds_
 
 
 __all__ = ["Dataset", "FASHION_MNIST", "MNIST", "NAMES", "check_images", "from_arrays", "images_of", "known", "load",
-           "load_mini", "movielens", "shards", "n_examples", "take", "with_labels"]
+           "load_mini", "movielens", "n_examples", "shards", "take", "with_labels"]
