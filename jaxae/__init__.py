@@ -19,8 +19,8 @@ from jaxae.errors import CheckpointError, ConfigError, DataError, JaxaeError, Tr
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("apps", "autoencoder", "cvae", "data", "estimators", "likelihood", "nn", "optim", "pca", "rand", "rbm",
-               "recsys", "tasks", "train", "types", "vae", "viz")
+_SUBMODULES = ("apps", "autoencoder", "cvae", "data", "estimators", "likelihood", "nn", "nnx_bridge", "optim", "pca",
+               "rand", "rbm", "recsys", "tasks", "train", "types", "vae", "viz", "weights")
 _NAMES = {
     "Estimator": "jaxae.estimators", "from_loss": "jaxae.estimators",
     "FitResult": "jaxae.train", "Task": "jaxae.train", "TrainConfig": "jaxae.train", "TrainState": "jaxae.train",
@@ -46,6 +46,6 @@ __all__ = [
     "AEConfig", "CVAEConfig", "CheckpointError", "ConfigError", "ConvAEConfig", "DAEConfig", "DataError", "Estimator",
     "FitResult", "IWAEConfig", "JaxaeError", "Task", "TrainConfig", "TrainState", "TrainingDiverged",
     "VAEConfig", "__version__", "apps", "autoencoder", "cvae", "data", "estimators", "fit", "from_loss",
-    "likelihood", "load_run", "nn", "optim", "pca", "rand", "rbm", "recsys", "tasks", "train", "types",
-    "vae", "viz",
+    "likelihood", "load_run", "nn", "nnx_bridge", "optim", "pca", "rand", "rbm", "recsys", "tasks", "train", "types",
+    "vae", "viz", "weights",
 ]

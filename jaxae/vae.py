@@ -166,14 +166,14 @@ def kl_divergence(mean: jax.Array, log_var: jax.Array) -> jax.Array:
 
 def encode(model: VAE, params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """q(z|x)'s mean and log-variance, each (batch, latent)."""
-    out: Any = model.apply({"params": params}, x, method=VAE.encode)
+    out: Any = model.apply({"params": params}, x, method="encode")
     return out
 
 
 def decode(model: VAE, params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Decoder logits (..., n_features) for codes z (..., latent), and the Gaussian decoder's log_sigma."""
-    logits: Any = model.apply({"params": params}, z, method=VAE.decode)
-    log_sigma: Any = model.apply({"params": params}, method=VAE.noise_scale)
+    logits: Any = model.apply({"params": params}, z, method="decode")
+    log_sigma: Any = model.apply({"params": params}, method="noise_scale")
     return logits, log_sigma
 
 

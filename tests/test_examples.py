@@ -25,7 +25,8 @@ def number(pattern, text):
 
 def test_every_example_is_tested_and_short():
     scripts = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py"))
-    assert scripts == ["beta_vae.py", "dbn.py", "many_models.py", "open_run.py", "rbm_scan.py", "recommender.py"]
+    assert scripts == ["beta_vae.py", "dbn.py", "many_models.py", "nnx_vae.py", "open_run.py", "rbm_scan.py",
+                       "recommender.py"]
     for script in scripts:
         text = open(os.path.join(EXAMPLES, script)).read()
         assert len(text.splitlines()) <= 100 and text.startswith('"""'), script
@@ -63,3 +64,9 @@ def test_dbn():
     out = run("dbn.py")
     pretrained, random = number(r"test error ([\d.]+)% from the DBN", out), number(r"([\d.]+)% from random", out)
     assert pretrained < random and pretrained < 15
+
+
+def test_nnx_vae():
+    out = run("nnx_vae.py")
+    assert 80 < number(r"IS-NLL \(k=200, 500 test digits\) ([\d.]+)", out) < 300
+    assert "codes of shape (2, 20)" in out and "read back bitwise equal: True" in out

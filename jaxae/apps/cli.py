@@ -63,6 +63,13 @@ def make_parser() -> argparse.ArgumentParser:
     dww.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     dww.add_argument("--no-download", action="store_true", help="never try to download missing data")
     dww.add_argument("--shard-mb", type=float, default=64, help="target size of one shard in MiB (default 64)")
+    ex = commands.add_parser("export", help="write a run's parameters as safetensors",
+                             description="Writes the newest checkpoint's parameters of a run as a safetensors file: "
+                             "tensors named by tree path, the model's name and config in the metadata.")
+    ex.add_argument("out", help="the .safetensors file to write")
+    ex.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    ex.add_argument("--format", default="safetensors", choices=["safetensors"], help="the file format")
+    ex.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which model")
     ev = commands.add_parser("eval", help="evaluate a trained run (test metrics, IS-NLL for VAEs)",
                              description="Test metrics of a run's newest checkpoint and, for models with a "
                              "likelihood, the importance-sampled negative log-likelihood in nats.")
@@ -213,6 +220,12 @@ def _main(argv: list[str] | None = None) -> int:
             from jaxae.apps.data import data_command
 
             return data_command(args)
+        if args.command == "export":
+            from jaxae.tasks import export_run, load_run
+
+            path = export_run(load_run(args.run, index=args.index), args.out)
+            print(f"wrote the parameters of {args.run} to {path}")
+            return 0
         if args.command == "eval":
             from jaxae.apps.evaluate import eval_command
 

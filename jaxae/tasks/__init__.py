@@ -14,11 +14,12 @@ from jaxae.tasks.offers import (Boltzmann, Classifier, Codec, ImportanceLikeliho
 from jaxae.tasks.rbm import RBMConfig
 from jaxae.tasks.rbm_binary import BinaryRBMConfig
 from jaxae.tasks.registry import MODELS
-from jaxae.tasks.runs import Run, load_run
+from jaxae.tasks.runs import Run, export_run, import_params, load_run
 from jaxae.tasks.vae import IWAEConfig, VAEConfig
 
 
 __all__ = [
+    "export_run", "import_params",
     "AEConfig", "AutoRecConfig", "AutoencoderConfig", "BinaryRBMConfig", "Boltzmann", "CFRBMConfig", "CVAEConfig", "Classifier",
     "ClassifierConfig", "Codec", "ConvAEConfig", "DAEConfig", "DBNConfig", "IWAEConfig", "ImportanceLikelihood",
     "MODELS", "Model", "Offers", "RBMConfig", "Recommender", "Run", "VAEConfig", "ae", "autorec", "cf_rbm", "conv_ae",

@@ -9,6 +9,7 @@ import jax
 import optax
 
 from jaxae import data as jdata
+from jaxae import weights
 from jaxae.errors import CheckpointError, ConfigError
 from jaxae.optim import scale_by_model
 from jaxae.tasks.offers import Offers
@@ -126,3 +127,18 @@ def load_run(workdir: str, data_dir: str | None = None, index: int | None = None
     if n > 1:  # one model of the stack; its optimizer state is not needed to evaluate or sample
         state = jax.tree.map(lambda x: x[index], state)._replace(opt_state=None)
     return Run(run.path, name, config, task, offers, dataset, state, epoch, data_dir, train)
+
+
+def export_run(run: Run, path: str) -> str:
+    """Writes the run's parameters as a safetensors file (tensors named by tree path, see jaxae.weights)
+    with metadata "jaxae": JSON of the model's name and config, the epoch and the run folder."""
+    config = dataclasses.asdict(run.config) if dataclasses.is_dataclass(run.config) and not isinstance(
+        run.config, type) else None
+    about = {"model_name": run.model, "model": config, "epoch": run.epoch, "run": run.path, "format": "jaxae.params/1"}
+    return weights.save(path, run.state.params, {"jaxae": json.dumps(about, default=str)})
+
+
+def import_params(run: Run, path: str):
+    """The parameters of a safetensors file, checked against the run's parameter tree (names, shapes and
+    dtypes; a mismatch is a DataError naming the tensor) and rebuilt in its structure."""
+    return weights.load(path, like=run.state.params)

@@ -1,6 +1,8 @@
 """`jaxae train vae` and `iwae`: the chapter's VAE and the importance-weighted autoencoder (jaxae.vae holds the math)."""
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from typing import Any
 from dataclasses import dataclass
@@ -119,8 +121,14 @@ def _width(config: VAEConfig, params) -> int:
     return params["head"][f"dense_{len(config.hidden)}"]["kernel"].shape[-1]
 
 
-def task(config: VAEConfig = VAEConfig()) -> Task:
-    """The trainer's Task for a VAE or IWAE (see VAEConfig)."""
+def task(config: VAEConfig = VAEConfig(), module=None) -> Task:
+    """The trainer's Task for a VAE or IWAE (see VAEConfig).
+
+    module: the network, instead of the built-in Linen `vae.VAE` from config's sizes: anything with
+    Linen's `init`/`apply` and the VAE's `encode`, `decode` and `noise_scale` methods, e.g. an NNX
+    module behind `jaxae.nnx_bridge.NNXModel` (config's hidden, latent and arch are then unused; its
+    decoder, binarization, objective and optimizer still apply)."""
+    model_for = (lambda x: module) if module is not None else functools.partial(_model_for, config)
 
     def preprocess(key, raw):
         if config.binarize == "dynamic":
@@ -132,10 +140,10 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
     def init(key, x):
         k_init, _ = jax.random.split(key)  # kept so that reported runs reproduce bit for bit
         z = jnp.zeros((x.shape[0], config.latent))
-        return _model_for(config, x).init(k_init, x, z)["params"]
+        return model_for(x).init(k_init, x, z)["params"]
 
     def loss_fn(key, params, x, step):
-        m = _model_for(config, x)
+        m = model_for(x)
         if config.objective == "iwae":
             return -jnp.mean(vae.iwae_bound(key, m, params, x, config.samples)), {}
         rec, kl = vae.elbo_terms(key, m, params, x, config.samples)
@@ -145,14 +153,14 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
         return -jnp.mean(rec - weight * kl), {"kl": jnp.mean(kl)}
 
     def evaluate(key, params, x):
-        rec, kl = vae.elbo_terms(key, _model_for(config, x), params, x, 1)
+        rec, kl = vae.elbo_terms(key, model_for(x), params, x, 1)
         return {"neg_elbo": kl - rec, "rec_nll": -rec, "kl": kl}
 
     def reconstruct(params, x):
-        return vae.reconstruct(_model_for(config, x), params, x)
+        return vae.reconstruct(model_for(x), params, x)
 
     def validate(data):
-        if config.arch == "conv" and data.image_shape != (28, 28):
+        if module is None and config.arch == "conv" and data.image_shape != (28, 28):
             raise DataError(f"the conv VAE is built for 28x28 images, got examples of shape "
                             f"{images_of(data.train_images).shape[1:]}; use --arch mlp")
         if config.decoder == "bernoulli" and config.binarize == "none" and not config.allow_nonbinary:
@@ -175,25 +183,27 @@ def task(config: VAEConfig = VAEConfig()) -> Task:
         reconstruct=reconstruct,
         modes={"cpu": "step"} if config.arch == "conv" else None,
         validate=validate,
-        spec=spec("iwae" if isinstance(config, IWAEConfig) else "vae", config),
+        # a module of the user's is reopened with load_run(workdir, task=...), not from config.json
+        spec=None if module is not None else spec("iwae" if isinstance(config, IWAEConfig) else "vae", config),
         learning_rate=config.learning_rate,
     )
 
 
-def offers(config: VAEConfig = VAEConfig()) -> Offers:
-    """A latent codec with a N(0, I) prior, and the importance-sampled likelihood."""
+def offers(config: VAEConfig = VAEConfig(), module=None) -> Offers:
+    """A latent codec with a N(0, I) prior, and the importance-sampled likelihood (module: as in `task`)."""
+    model_for = (lambda x: module) if module is not None else functools.partial(_model_for, config)
 
     def encode(params, x):
-        return vae.encode(_model_for(config, x), params, x)[0]
+        return vae.encode(model_for(x), params, x)[0]
 
     def decode(params, z):
-        return jax.nn.sigmoid(vae.decode(model(config, _width(config, params)), params, z)[0])
+        return jax.nn.sigmoid(vae.decode(module if module is not None else model(config, _width(config, params)), params, z)[0])
 
     def reconstruct(params, x):
-        return vae.reconstruct(_model_for(config, x), params, x)
+        return vae.reconstruct(model_for(x), params, x)
 
     def log_weights(key, params, x, k):
-        return vae.log_weights(key, _model_for(config, x), params, x, k)
+        return vae.log_weights(key, model_for(x), params, x, k)
 
     return Offers(codec=Codec(latent=config.latent, encode=encode, decode=decode, prior=True, reconstruct=reconstruct),
                   likelihood=ImportanceLikelihood(log_weights, TEST_INPUTS[config.binarize]))

@@ -1,6 +1,6 @@
-"""Run by tests/test_parallel.py in a fresh process with 8 forced CPU devices: trains each model with
---parallel none (one device), mesh and pmap (8 devices), in scan and step modes, and prints the largest
-relative parameter difference per case as JSON."""
+"""Run by tests/test_parallel.py in a fresh process with 8 forced CPU devices: trains each model (an NNX
+VAE among them) with --parallel none (one device), mesh and pmap (8 devices), in scan and step modes,
+and prints the largest relative parameter difference per case as JSON."""
 import json
 import os
 import re
@@ -11,7 +11,10 @@ import jax
 import numpy as np
 
 import jaxae
+from jaxae.nnx_bridge import NNXModel
 from jaxae.tasks import MODELS
+from jaxae.tasks import vae as vae_task
+from tests.nnx_example import NNXVAE
 
 
 def relative_difference(a, b) -> float:
@@ -50,11 +53,15 @@ def main():
         "vae": {},  # reparameterisation noise
         "rbm": {"n_hidden": 32, "binarize": "dynamic"},  # CD-1: Bernoulli draws everywhere
         "rbm-pcd": {"n_hidden": 32, "pcd": True, "n_chains": 64, "k": 2},  # persistent chains in the state
+        "nnx-vae": {},  # a Flax NNX module behind jaxae.nnx_bridge.NNXModel (examples/nnx_vae.py)
     }
     out = {}
     for name, options in cases.items():
-        entry = MODELS[name.split("-")[0]]
-        task = entry.task(entry.config(**options))
+        if name == "nnx-vae":
+            task = vae_task.task(jaxae.VAEConfig(), module=NNXModel(lambda rngs: NNXVAE(rngs=rngs)))
+        else:
+            entry = MODELS[name.split("-")[0]]
+            task = entry.task(entry.config(**options))
         for mode in ("scan", "step") if name == "rbm-pcd" else ("scan",):
             results = {}
             for parallel in ("none", "mesh", "pmap"):

@@ -46,7 +46,7 @@ def test_under_pmap_each_device_slices_a_whole_batch_draw_computed_on_its_own(ei
 
 
 def test_mesh_and_pmap_on_8_devices_train_the_same_model_as_one_device(eight_devices):
-    """Data parallel (batch split) with both backends for four models, checkpoints resumed, and 8
+    """Data parallel (batch split) with both backends for five models (an NNX VAE too), checkpoints resumed, and 8
     vmapped models split over the 8 devices."""
     cases = {name: case for name, case in eight_devices.items()
              if not name.endswith("fused into the slice") and name != "xla keeps barriers"}
@@ -57,8 +57,8 @@ def test_mesh_and_pmap_on_8_devices_train_the_same_model_as_one_device(eight_dev
     for name in DRAWS:
         assert cases.pop(f"rand {name}") is True, name  # each device draws its rows of the whole batch's draw
     assert cases["rbm-pcd seeds=8"].pop("per_device_models") == 1  # 8 models, one on each device
-    assert len(cases) == 13
-    assert sum(case["backend"] == "pmap" for case in cases.values()) == 6
+    assert len(cases) == 15
+    assert sum(case["backend"] == "pmap" for case in cases.values()) == 7
     for parallel in ("mesh", "pmap"):
         assert cases[f"rbm-pcd {parallel} resume"]["params"] == 0.0  # a sharded run resumes bit for bit
     for case, diff in cases.items():
