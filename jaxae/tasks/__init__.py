@@ -19,9 +19,9 @@ from jaxae.tasks.vae import IWAEConfig, VAEConfig
 
 
 __all__ = [
-    "export_run", "import_params",
-    "AEConfig", "AutoRecConfig", "AutoencoderConfig", "BinaryRBMConfig", "Boltzmann", "CFRBMConfig", "CVAEConfig", "Classifier",
-    "ClassifierConfig", "Codec", "ConvAEConfig", "DAEConfig", "DBNConfig", "IWAEConfig", "ImportanceLikelihood",
-    "MODELS", "Model", "Offers", "RBMConfig", "Recommender", "Run", "VAEConfig", "ae", "autorec", "cf_rbm", "conv_ae",
-    "cvae", "dbn", "dbn_finetune", "load_run", "rbm", "rbm_binary", "vae",
+    "AEConfig", "AutoRecConfig", "AutoencoderConfig", "BinaryRBMConfig", "Boltzmann", "CFRBMConfig", "CVAEConfig",
+    "Classifier", "ClassifierConfig", "Codec", "ConvAEConfig", "DAEConfig", "DBNConfig", "IWAEConfig",
+    "ImportanceLikelihood", "MODELS", "Model", "Offers", "RBMConfig", "Recommender", "Run", "VAEConfig", "ae",
+    "autorec", "cf_rbm", "conv_ae", "cvae", "dbn", "dbn_finetune", "export_run", "import_params", "load_run", "rbm",
+    "rbm_binary", "vae",
 ]
