@@ -31,7 +31,7 @@ napoleon_use_ivar = True  # "Attributes:" as fields, not as second descriptions 
 # classes are not in these docs and no inventory can be fetched offline
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(jax|jaxlib|numpy|np|flax|optax|orbax|collections\.abc|typing|PIL)(\..*)?"),
+    (r"py:.*", r"(jax|jaxlib|numpy|np|flax|nnx|optax|orbax|collections\.abc|typing|PIL)(\..*)?"),
     (r"py:meth", r"(init|apply|init_and_output|compact|__setattr__)"),
 ]
 

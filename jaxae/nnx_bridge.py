@@ -6,7 +6,7 @@ treat it like any other parameter pytree.
 
 Following Flax's performance guide for functional trainers, the module is split once (`nnx.split`)
 into a static graph definition and its parameters; every call merges them (`nnx.merge`) inside the
-caller's trace, so a compiled step holds no Python overhead of NNX.
+caller's trace, so a compiled step holds no Python overhead of NNX::
 
     class VAE(nnx.Module):                          # your module: __init__(..., rngs), encode, decode, ...
         ...
