@@ -381,7 +381,7 @@ def _check_file(folder: str, index_path: str, entry: dict, shape: tuple, dtype: 
             header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
                       np.lib.format.read_array_header_2_0)(f)
             offset = f.tell()
-    except (ValueError, SyntaxError, OSError, EOFError) as e:
+    except Exception as e:  # damaged header bytes reach NumPy's parser: any error (tokenize.TokenError too)
         raise DataError(f"shard {file} has no readable .npy header ({str(e).splitlines()[0][:60]}); it is damaged; "
                         "restore it or write the set again") from None
     stored_shape, fortran, stored_dtype = header

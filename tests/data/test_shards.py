@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import jax
@@ -92,14 +93,28 @@ def _damage(folder, rng, what):
 @given(what=st.sampled_from(["shard-truncate", "shard-flip", "shard-delete", "index-truncate", "index-flip",
                              "index-delete", "index-shape"]), seed=st.integers(0, 2**31 - 1))
 def test_any_damage_is_one_line_naming_the_file(written, tmp_path, what, seed):
-    folder = str(tmp_path / f"copy-{seed}-{what}")
+    folder = os.path.join(tempfile.mkdtemp(dir=tmp_path), "copy")  # fresh for every example, replays included
     shutil.copytree(written.path, folder)
-    target = _damage(folder, np.random.default_rng(seed), what)
-    with pytest.raises(DataError) as e:
+    try:
+        target = _damage(folder, np.random.default_rng(seed), what)
+        with pytest.raises(DataError) as e:
+            jaxae.data.load(f"shards:{folder}")
+        message = str(e.value)
+        assert "\n" not in message and os.path.basename(target) in message, message
+    finally:
+        shutil.rmtree(os.path.dirname(folder))
+
+
+def test_a_header_that_no_longer_parses_is_refused(written, tmp_path):
+    """A flipped quote leaves NumPy's header parser with an unterminated string (tokenize.TokenError)."""
+    folder = str(tmp_path / "quote")
+    shutil.copytree(written.path, folder)
+    target = os.path.join(folder, "train-00000.image.npy")
+    data = bytearray(open(target, "rb").read())
+    data[data.index(b"'")] ^= 1  # ' -> &
+    open(target, "wb").write(bytes(data))
+    with pytest.raises(DataError, match="train-00000.image.npy has no readable .npy header"):
         jaxae.data.load(f"shards:{folder}")
-    message = str(e.value)
-    assert "\n" not in message and os.path.basename(target) in message, message
-    shutil.rmtree(folder)
 
 
 def test_an_empty_split_is_refused(tmp_path, written):
