@@ -13,7 +13,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAYERS = {
     "jaxae.errors": 0, "jaxae.rand": 0, "jaxae.types": 0, "jaxae.data": 0, "jaxae.viz": 0, "jaxae.weights": 0,
     "jaxae.rbm": 1, "jaxae.vae": 1, "jaxae.cvae": 1, "jaxae.autoencoder": 1, "jaxae.estimators": 1, "jaxae.optim": 1,
-    "jaxae.likelihood": 1, "jaxae.pca": 1, "jaxae.recsys": 1, "jaxae.nn": 1, "jaxae.nnx_bridge": 1,
+    "jaxae.likelihood": 1, "jaxae.pca": 1, "jaxae.recsys": 1, "jaxae.nn": 1, "jaxae.nnx_bridge": 1, "jaxae.sae": 1,
     "jaxae.train": 2,
     "jaxae.tasks": 3,
     "jaxae.apps": 4, "jaxae.__main__": 4,
