@@ -7,6 +7,7 @@ the batch, as SAELens does. `dead: (n,) bool` marks the latents the AuxK loss re
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -19,11 +20,13 @@ from jaxae.sae.params import SAEParams
 
 
 class SAEOutput(NamedTuple):
-    """What a forward pass produced: acts (batch, n), recon (batch, d), pre (batch, n) float32."""
+    """What a forward pass produced: acts (batch, n), recon (batch, d), pre (batch, n) float32, and
+    fired (n,) bool, the latents active for at least one example of the batch."""
 
     acts: jax.Array
     recon: jax.Array
     pre: jax.Array
+    fired: jax.Array
 
 
 def squared_error(x: jax.Array, recon: jax.Array) -> jax.Array:
@@ -31,23 +34,109 @@ def squared_error(x: jax.Array, recon: jax.Array) -> jax.Array:
     return jnp.sum(jnp.square(x - recon), axis=-1)
 
 
-def auxk_loss(params: SAEParams, x: jax.Array, out: SAEOutput, dead: jax.Array) -> jax.Array:
-    """The AuxK loss (Gao et al. 2024, App. A.2, as SAELens computes it): the top d // 2 pre-activations
-    of dead latents reconstruct the (detached) residual through W_dec without bias; scaled by
-    min(#dead / (d // 2), 1), so it is 0 when no latent is dead."""
+class Kept(NamedTuple):
+    """The activations a TopK-style encoder kept, as a sparse list: rows, cols (nnz,) int32 and values
+    (nnz,) float32 (relu applied; a masked entry is 0)."""
+
+    rows: jax.Array
+    cols: jax.Array
+    values: jax.Array
+
+
+def _pre(params: SAEParams, x: jax.Array) -> jax.Array:
+    """pre_activations written x @ W_enc - b_dec @ W_enc + b_enc: the same numbers, but b_dec's
+    gradient is then a vector-matrix product instead of a second (batch, n) x (n, d) one."""
     _, d = x.shape
-    k_aux = min(max(d // 2, 1), out.pre.shape[-1])
-    residual = jax.lax.stop_gradient(x - out.recon)
-    values, index = jax.lax.top_k(jnp.where(dead, out.pre, -jnp.inf), k_aux)
-    values = jnp.where(jnp.isfinite(values), values, 0.0)  # fewer dead latents than k_aux
-    rows = jnp.arange(x.shape[0])[:, None]
-    aux = jnp.zeros_like(out.pre).at[rows, index].set(values) @ params.W_dec
+    if params.W_enc.shape[0] != d:
+        raise ConfigError(f"this SAE takes inputs of width {params.W_enc.shape[0]}, got (batch, {d})")
+    return x @ params.W_enc - (params.b_dec @ params.W_enc + (-params.b_enc))
+
+
+def _kept_topk(params, x, k, k_max):
+    """TopK as a sparse list of the kept entries (gradients flow through lax.top_k's values)."""
+    pre = _pre(params, x)
+    take, keep = encoders._ranked(k, k_max)
+    batch, n = pre.shape
+    if take > n:
+        raise ConfigError(f"k = {take} is more than the SAE's {n} latents")
+    values, index = jax.lax.top_k(pre, take)
+    values = jax.nn.relu(values) if keep is None else jnp.where(keep, jax.nn.relu(values), 0.0)
+    return pre, Kept(jnp.repeat(jnp.arange(batch), take), index.reshape(-1), values.reshape(-1))
+
+
+def _kept_batch_topk(params, x, k, k_max):
+    pre = _pre(params, x)
+    batch, n = pre.shape
+    take, keep = encoders._ranked(k, k_max)
+    if take > n:
+        raise ConfigError(f"k = {take} is more than the SAE's {n} latents")
+    values, index = jax.lax.top_k(jax.nn.relu(pre).reshape(-1), batch * take)
+    if keep is not None:
+        values = jnp.where(jnp.arange(batch * take) < batch * k, values, 0.0)
+    order = jnp.argsort(index // n)  # rows ascending, for the decoder's segment sum
+    index, values = index[order], values[order]
+    return pre, Kept(index // n, index % n, values)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _sparse_rows(rows: jax.Array, cols: jax.Array, values: jax.Array, W: jax.Array, batch: int) -> jax.Array:
+    """(batch, d): row r holds the sum of values[i] * W[cols[i]] over the entries i with rows[i] = r.
+    Its gradient is written out (gathers and one scatter-add over the kept entries), which XLA:CPU runs
+    several times faster than the autodiff of the same gather and segment sum."""
+    return jax.ops.segment_sum(values[:, None] * W[cols], rows, num_segments=batch, indices_are_sorted=True)
+
+
+def _sparse_rows_fwd(rows, cols, values, W, batch):
+    return _sparse_rows(rows, cols, values, W, batch), (rows, cols, values, W)
+
+
+def _sparse_rows_bwd(batch, saved, g):
+    rows, cols, values, W = saved
+    g_rows = g[rows]
+    g_values = jnp.sum(g_rows * W[cols], axis=-1)
+    g_W = jnp.zeros_like(W).at[cols].add(values[:, None] * g_rows)
+    return None, None, g_values, g_W
+
+
+_sparse_rows.defvjp(_sparse_rows_fwd, _sparse_rows_bwd)
+
+
+def _decode_kept(params: SAEParams, kept: Kept, batch: int, cols_below: int | None = None) -> jax.Array:
+    """sum of values * W_dec[cols] per row (+ b_dec): the decoder on the kept entries only (those with
+    col < cols_below when given)."""
+    values = kept.values if cols_below is None else jnp.where(kept.cols < cols_below, kept.values, 0.0)
+    return _sparse_rows(kept.rows, kept.cols, values, params.W_dec, batch) + params.b_dec
+
+
+def _output(params, x, pre, kept: Kept) -> SAEOutput:
+    batch, n = pre.shape
+    acts = jnp.zeros_like(pre).at[kept.rows, kept.cols].set(kept.values)
+    fired = jnp.zeros((n,), bool).at[kept.cols].max(kept.values != 0)
+    return SAEOutput(acts, _decode_kept(params, kept, batch), pre, fired)
+
+
+def auxk_loss(params: SAEParams, x: jax.Array, recon: jax.Array, dead: jax.Array) -> jax.Array:
+    """The AuxK loss (Gao et al. 2024, App. A.2, as SAELens computes it): the top d // 2 pre-activations
+    of dead latents reconstruct the residual x - recon (held fixed) through W_dec without bias; scaled
+    by min(#dead / (d // 2), 1), so 0 when no latent is dead. (`jaxae.sae.estimator(..., aux=...)`
+    skips computing it in the steps where no latent is dead.)"""
+    batch, d = x.shape
+    pre = _pre(params, x)
+    k_aux = min(max(d // 2, 1), pre.shape[-1])
+    residual = jax.lax.stop_gradient(x - recon)
+    chosen, index = jax.lax.top_k(jnp.where(dead, pre, -jnp.inf), k_aux)
+    values = jnp.where(jnp.isfinite(chosen), chosen, 0.0)  # fewer dead latents than k_aux
+    aux = jnp.zeros_like(pre).at[jnp.arange(batch)[:, None], index].set(values) @ params.W_dec
     scale = jnp.minimum(jnp.sum(dead) / k_aux, 1.0)
     return scale * jnp.mean(squared_error(residual, aux))
 
 
-def _forward(params, x, acts, pre):
-    return SAEOutput(acts, encoders.decode(params, acts), pre)
+def _aux(params, x, out, dead, coefficient):
+    return coefficient * auxk_loss(params, x, out.recon, dead) if coefficient else jnp.zeros((), x.dtype)
+
+
+def _dense_output(params, x, acts, pre):
+    return SAEOutput(acts, encoders.decode(params, acts), pre, jnp.any(acts != 0, axis=0))
 
 
 def _base_metrics(x, out):
@@ -59,7 +148,7 @@ def l1_loss(params: SAEParams, x: jax.Array, l1_coefficient: float, dead: jax.Ar
     """ReLU SAE: MSE + l1_coefficient * mean over the batch of sum_i acts_i * |W_dec row i|."""
     del dead
     pre = encoders.pre_activations(params, x)
-    out = _forward(params, x, jax.nn.relu(pre), pre)
+    out = _dense_output(params, x, jax.nn.relu(pre), pre)
     mse, metrics = _base_metrics(x, out)
     l1 = jnp.mean(out.acts @ jnp.linalg.norm(params.W_dec, axis=-1))
     loss = mse + l1_coefficient * l1
@@ -69,11 +158,11 @@ def l1_loss(params: SAEParams, x: jax.Array, l1_coefficient: float, dead: jax.Ar
 def topk_loss(params: SAEParams, x: jax.Array, k, dead: jax.Array, aux_coefficient: float = 1.0,
               k_max: int | None = None):
     """TopK SAE: MSE + aux_coefficient * AuxK."""
-    pre = encoders.pre_activations(params, x)
-    out = _forward(params, x, encoders.keep_top(pre, k, k_max), pre)
+    pre, kept = _kept_topk(params, x, k, k_max)
+    out = _output(params, x, pre, kept)
     mse, metrics = _base_metrics(x, out)
-    aux = auxk_loss(params, x, out, dead)
-    loss = mse + aux_coefficient * aux
+    aux = _aux(params, x, out, dead, aux_coefficient)
+    loss = mse + aux
     return loss, (out, {**metrics, "aux": aux, "loss": loss})
 
 
@@ -86,19 +175,21 @@ def _threshold_term(params: SAEParams, acts: jax.Array) -> tuple[jax.Array, jax.
     return 0.5 * jnp.sum(jnp.square(params.threshold - target)), smallest
 
 
+def _batch_topk(params, x, k, dead, aux_coefficient, k_max):
+    pre, kept = _kept_batch_topk(params, x, k, k_max)
+    out = _output(params, x, pre, kept)
+    mse, metrics = _base_metrics(x, out)
+    aux = _aux(params, x, out, dead, aux_coefficient)
+    loss = mse + aux
+    term, _ = _threshold_term(params, kept.values)
+    return loss + term, out, {**metrics, "aux": aux, "loss": loss, "threshold": jnp.mean(params.threshold)}, kept
+
+
 def batch_topk_loss(params: SAEParams, x: jax.Array, k, dead: jax.Array, aux_coefficient: float = 1.0,
                     k_max: int | None = None):
     """BatchTopK SAE: MSE + aux_coefficient * AuxK, and the running threshold's term."""
-    pre = encoders.pre_activations(params, x)
-    batch, n = pre.shape
-    flat_max = None if k_max is None else batch * k_max
-    acts = encoders.keep_top(jax.nn.relu(pre).reshape(1, batch * n), batch * k, flat_max).reshape(batch, n)
-    out = _forward(params, x, acts, pre)
-    mse, metrics = _base_metrics(x, out)
-    aux = auxk_loss(params, x, out, dead)
-    loss = mse + aux_coefficient * aux
-    term, _ = _threshold_term(params, acts)
-    return loss + term, (out, {**metrics, "aux": aux, "loss": loss, "threshold": jnp.mean(params.threshold)})
+    objective, out, metrics, _ = _batch_topk(params, x, k, dead, aux_coefficient, k_max)
+    return objective, (out, metrics)
 
 
 def matryoshka_loss(params: SAEParams, x: jax.Array, k, widths: Sequence[int], dead: jax.Array,
@@ -109,12 +200,10 @@ def matryoshka_loss(params: SAEParams, x: jax.Array, k, widths: Sequence[int], d
     widths = tuple(int(w) for w in widths)
     if not widths or any(b <= a for a, b in zip(widths, widths[1:])) or widths[0] < 1 or widths[-1] > n:
         raise ConfigError(f"matryoshka widths must rise strictly within 1..{n}, got {list(widths)}")
-    loss, (out, metrics) = batch_topk_loss(params, x, k, dead, aux_coefficient, k_max)
-    recon, start, inner = params.b_dec, 0, jnp.zeros(())
+    loss, out, metrics, kept = _batch_topk(params, x, k, dead, aux_coefficient, k_max)
+    inner = jnp.zeros(())
     for width in (w for w in widths if w < n):
-        recon = recon + out.acts[:, start:width] @ params.W_dec[start:width]
-        inner = inner + jnp.mean(squared_error(x, recon))
-        start = width
+        inner = inner + jnp.mean(squared_error(x, _decode_kept(params, kept, x.shape[0], cols_below=width)))
     metrics = {**metrics, "inner_mse": inner, "loss": metrics["loss"] + inner}
     return loss + inner, (out, metrics)
 
@@ -128,7 +217,7 @@ def jumprelu_loss(params: SAEParams, x: jax.Array, l0_coefficient: float, bandwi
     if bandwidth <= 0 or (target_l0 is not None and target_l0 <= 0):
         raise ConfigError(f"bandwidth and target_l0 must be > 0, got {bandwidth} and {target_l0}")
     pre = encoders.pre_activations(params, x)
-    out = _forward(params, x, encoders.jump(pre, params.threshold, bandwidth), pre)
+    out = _dense_output(params, x, encoders.jump(pre, params.threshold, bandwidth), pre)
     mse, metrics = _base_metrics(x, out)
     l0 = jnp.sum(encoders.step(pre, params.threshold, bandwidth), axis=-1)
     penalty = jnp.mean(l0) if target_l0 is None else jnp.mean(2.0 / target_l0 * jnp.square(l0 - target_l0))

@@ -20,13 +20,17 @@ class SAEState(NamedTuple):
     since_fired: jax.Array
 
 
-def estimator(loss_fn: Callable, dead_window: int = 1000) -> Estimator:
+def estimator(loss_fn: Callable, dead_window: int = 1000, aux: Callable | None = None) -> Estimator:
     """An Estimator for `loss_fn(params, x, dead) -> (objective, (SAEOutput, metrics))` (a loss of
     jaxae.sae.losses with its hyperparameters bound, e.g. `functools.partial(topk_loss, k=32)`).
 
     A latent is dead once it has not fired for more than `dead_window` steps (SAELens's
-    dead_feature_window, counted in steps); `dead` feeds the AuxK loss. Metrics add `dead`, the fraction
-    of dead latents.
+    dead_feature_window, counted in steps). `aux(params, x, recon, dead) -> scalar` (e.g. AuxK with
+    its weight, `lambda p, x, r, d: c * auxk_loss(p, x, r, d)`, and the loss's own aux_coefficient 0)
+    is added to the objective and differentiated only in steps where some latent is dead (a `lax.cond`
+    around its whole gradient), which is what makes the common no-dead step cheap; gradients and
+    values equal those of the loss with the term inside. Metrics add `dead`, the fraction of dead
+    latents, and with `aux` its value `aux`.
     """
     if dead_window < 1:
         raise ConfigError(f"dead_window must be >= 1 step, got {dead_window}")
@@ -39,8 +43,20 @@ def estimator(loss_fn: Callable, dead_window: int = 1000) -> Estimator:
         del key
         dead = state.since_fired > dead_window
         (objective, (out, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, dead=dead)
-        fired = jnp.any(out.acts != 0, axis=0)
-        since = jnp.where(fired, 0, jnp.minimum(state.since_fired, jnp.iinfo(jnp.int32).max - 1) + 1)
+        if aux is not None:
+            recon = jax.lax.stop_gradient(out.recon)
+
+            def with_aux(_):
+                return jax.value_and_grad(aux)(params, batch, recon, dead)
+
+            def without(_):
+                return jnp.zeros((), objective.dtype), jax.tree.map(jnp.zeros_like, grads)
+
+            value, aux_grads = jax.lax.cond(jnp.any(dead), with_aux, without, None)
+            grads = jax.tree.map(jnp.add, grads, aux_grads)
+            objective = objective + value
+            metrics = {**metrics, "aux": value, "loss": metrics["loss"] + value}
+        since = jnp.where(out.fired, 0, jnp.minimum(state.since_fired, jnp.iinfo(jnp.int32).max - 1) + 1)
         return grads, SAEState(since), {"loss": objective, **metrics, "dead": jnp.mean(dead.astype(jnp.float32))}
 
     return Estimator(init, estimate)

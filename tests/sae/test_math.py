@@ -121,15 +121,15 @@ def test_auxk_against_numpy(setup):
     residual = np.asarray(x) - np.asarray(out.recon)
     aux = np.where(dead, pre, 0) @ np.asarray(p.W_dec)
     want = np.mean(np.sum((aux - residual) ** 2, -1)) * min(3 / 3, 1)
-    np.testing.assert_allclose(sae.auxk_loss(p, x, out, jnp.asarray(dead)), want, rtol=1e-5)
+    np.testing.assert_allclose(sae.auxk_loss(p, x, out.recon, jnp.asarray(dead)), want, rtol=1e-5)
     dead[:] = False
-    assert float(sae.auxk_loss(p, x, out, jnp.asarray(dead))) == 0.0
+    assert float(sae.auxk_loss(p, x, out.recon, jnp.asarray(dead))) == 0.0
     dead[2] = True  # one dead latent of k_aux = 3: the loss is scaled by 1/3
     aux = np.where(dead, pre, 0) @ np.asarray(p.W_dec)
-    np.testing.assert_allclose(sae.auxk_loss(p, x, out, jnp.asarray(dead)),
+    np.testing.assert_allclose(sae.auxk_loss(p, x, out.recon, jnp.asarray(dead)),
                                np.mean(np.sum((aux - residual) ** 2, -1)) / 3, rtol=1e-5)
     # the residual is detached: AuxK moves no encoder weight of a live latent
-    g = jax.grad(lambda q: sae.auxk_loss(q, x, sae.topk_loss(q, x, 2, jnp.asarray(dead))[1][0], jnp.asarray(dead)))(p)
+    g = jax.grad(lambda q: sae.auxk_loss(q, x, sae.topk_loss(q, x, 2, jnp.asarray(dead))[1][0].recon, jnp.asarray(dead)))(p)
     assert float(jnp.abs(g.W_enc[:, ~dead]).max()) == 0.0
 
 
@@ -214,3 +214,52 @@ def test_bad_arguments_are_one_line_errors():
         with pytest.raises(ConfigError) as error:
             call()
         assert "\n" not in str(error.value)
+
+
+def dense_loss(p, x, acts, widths=()):
+    """The reference objective from dense activations: MSE (sum over d, mean over the batch), plus the
+    nested prefix MSEs."""
+    mse = jnp.mean(jnp.sum(jnp.square(x - (acts @ p.W_dec + p.b_dec)), -1))
+    inner = sum(jnp.mean(jnp.sum(jnp.square(x - (acts[:, :w] @ p.W_dec[:w] + p.b_dec)), -1)) for w in widths)
+    return mse + inner
+
+
+@pytest.mark.parametrize("arch", ["topk", "batchtopk", "matryoshka"])
+def test_the_sparse_decoder_gives_the_dense_losses_values_and_gradients(setup, arch):
+    p, x, _ = setup
+    none_dead = jnp.zeros(N, bool)
+    if arch == "topk":
+        loss = functools.partial(sae.topk_loss, k=3, dead=none_dead)
+        encoder, widths = functools.partial(sae.topk, k=3), ()
+    elif arch == "batchtopk":
+        loss = functools.partial(sae.batch_topk_loss, k=2, dead=none_dead)
+        encoder, widths = functools.partial(sae.batch_topk, k=2), ()
+    else:
+        loss = functools.partial(sae.matryoshka_loss, k=2, widths=(3, 6, N), dead=none_dead)
+        encoder, widths = functools.partial(sae.batch_topk, k=2), (3, 6)
+    (_, (out, metrics)), grads = jax.value_and_grad(loss, has_aux=True)(p, x)
+    want, want_grads = jax.value_and_grad(lambda q: dense_loss(q, x, encoder(q, x), widths))(p)
+    np.testing.assert_allclose(out.acts, encoder(p, x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(metrics["loss"], want, rtol=1e-5)
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        np.testing.assert_allclose(getattr(grads, name), getattr(want_grads, name), rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_array_equal(out.fired, np.asarray(out.acts != 0).any(0))
+
+
+def test_the_estimators_aux_term_equals_auxk_inside_the_loss(setup):
+    """estimator(loss without AuxK, aux=AuxK) gives the gradients of the loss with AuxK inside, both
+    when some latent is dead (the cond's AuxK branch) and when none is (its zero branch)."""
+    p, x, _ = setup
+    inside = sae.estimator(functools.partial(sae.topk_loss, k=3, aux_coefficient=0.5), dead_window=1)
+    outside = sae.estimator(functools.partial(sae.topk_loss, k=3, aux_coefficient=0.0), dead_window=1,
+                            aux=lambda q, xb, r, d: 0.5 * sae.auxk_loss(q, xb, r, d))
+    key = jax.random.PRNGKey(0)
+    for since in (np.array([0, 5, 0, 0, 5, 0, 0, 5, 0, 0]), np.zeros(N)):
+        state = sae.SAEState(jnp.asarray(since, jnp.int32))
+        g_in, s_in, m_in = inside.estimate(key, p, x, state)
+        g_out, s_out, m_out = jax.jit(outside.estimate)(key, p, x, state)
+        for name in sae.SAEParams._fields:
+            np.testing.assert_allclose(getattr(g_out, name), getattr(g_in, name), rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(m_out["loss"], m_in["loss"], rtol=1e-6)
+        np.testing.assert_array_equal(s_out.since_fired, s_in.since_fired)
+    assert float(m_in["aux"]) == 0.0  # the last pass had no dead latent
