@@ -70,6 +70,17 @@ def make_parser() -> argparse.ArgumentParser:
     ex.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
     ex.add_argument("--format", default="safetensors", choices=["safetensors"], help="the file format")
     ex.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which model")
+    act = commands.add_parser("activations", help="write a layer of a trained model as a shard set (for an SAE)",
+                              description="Runs a trained model's layer (`--layer`: e.g. code, hidden1, latents) on "
+                              "its data's train and test examples, in order, and writes the outputs as a shard set "
+                              "that `jaxae train sae --data shards:OUT` trains on.")
+    act.add_argument("--run", required=True, help="the run folder (--workdir of jaxae train)")
+    act.add_argument("--layer", required=True, help="the layer to write (a wrong name lists the model's layers)")
+    act.add_argument("--out", required=True, help="the folder to create (must not exist or be empty)")
+    act.add_argument("--index", type=int, default=None, help="a run trained with --seeds or --sweep: which model")
+    act.add_argument("--batch-size", type=int, default=1024, help="examples per call of the layer (default 1024)")
+    act.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored type (default float32)")
+    act.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     ev = commands.add_parser("eval", help="evaluate a trained run (test metrics, IS-NLL for VAEs)",
                              description="Test metrics of a run's newest checkpoint and, for models with a "
                              "likelihood, the importance-sampled negative log-likelihood in nats.")
@@ -226,6 +237,10 @@ def _main(argv: list[str] | None = None) -> int:
             path = export_run(load_run(args.run, index=args.index), args.out)
             print(f"wrote the parameters of {args.run} to {path}")
             return 0
+        if args.command == "activations":
+            from jaxae.apps.activations import activations_command
+
+            return activations_command(args)
         if args.command == "eval":
             from jaxae.apps.evaluate import eval_command
 

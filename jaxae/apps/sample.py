@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxae import pca, rbm, viz
+from jaxae.apps.dictionary import sample_dictionary
 from jaxae.apps.evaluate import check_finite_params, fit_pca, on_device
 from jaxae.data import n_examples, take
 from jaxae.errors import ConfigError, JaxaeError
@@ -26,11 +27,14 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
     latent space), latent_map.png (test codes coloured by label; a PCA projection above 2-D),
     denoise.png (noisy | denoised | clean rows, denoising models), and vs_pca.png (test digits |
     autoencoder | PCA with as many components as the code, for models compared with PCA); for RBMs,
-    filters.png and samples.png (see sample_rbm).
+    filters.png and samples.png (see sample_rbm); for sparse autoencoders atoms.png and
+    top_activating.png (see jaxae.apps.dictionary.sample_dictionary).
     """
     check_finite_params(run)
     if run.offers.boltzmann is not None:
         return sample_rbm(run, n, seed, folder)
+    if run.offers.dictionary is not None:
+        return sample_dictionary(run, min(n, 16), folder, run.data_dir)
     codec = run.offers.codec
     if codec is None:
         raise ConfigError(f"the {run.model} model has no latent space to sample from")

@@ -7,7 +7,6 @@ the batch, as SAELens does. `dead: (n,) bool` marks the latents the AuxK loss re
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -34,15 +33,6 @@ def squared_error(x: jax.Array, recon: jax.Array) -> jax.Array:
     return jnp.sum(jnp.square(x - recon), axis=-1)
 
 
-class Kept(NamedTuple):
-    """The activations a TopK-style encoder kept, as a sparse list: rows, cols (nnz,) int32 and values
-    (nnz,) float32 (relu applied; a masked entry is 0)."""
-
-    rows: jax.Array
-    cols: jax.Array
-    values: jax.Array
-
-
 def _pre(params: SAEParams, x: jax.Array) -> jax.Array:
     """pre_activations written x @ W_enc - b_dec @ W_enc + b_enc: the same numbers, but b_dec's
     gradient is then a vector-matrix product instead of a second (batch, n) x (n, d) one."""
@@ -52,8 +42,30 @@ def _pre(params: SAEParams, x: jax.Array) -> jax.Array:
     return x @ params.W_enc - (params.b_dec @ params.W_enc + (-params.b_enc))
 
 
-def _kept_topk(params, x, k, k_max):
-    """TopK as a sparse list of the kept entries (gradients flow through lax.top_k's values)."""
+@jax.custom_vjp
+def _gather_decode(values: jax.Array, index: jax.Array, W: jax.Array) -> jax.Array:
+    """(batch, d): row b is sum_j values[b, j] * W[index[b, j]], for values, index (batch, k). Its
+    gradient is written out: to values a gather, to W one dense (n, batch) x (batch, d) product of the
+    scattered values, which XLA:CPU runs faster than autodiff's scatter-add of the gathered rows."""
+    return jnp.einsum("bk,bkd->bd", values, W[index])
+
+
+def _gather_decode_fwd(values, index, W):
+    return _gather_decode(values, index, W), (values, index, W)
+
+
+def _gather_decode_bwd(saved, g):
+    values, index, W = saved
+    batch, _ = values.shape
+    acts = jnp.zeros((batch, W.shape[0]), values.dtype).at[jnp.arange(batch)[:, None], index].add(values)
+    return jnp.einsum("bd,bkd->bk", g, W[index]), None, acts.T @ g
+
+
+_gather_decode.defvjp(_gather_decode_fwd, _gather_decode_bwd)
+
+
+def _topk_output(params, x, k, k_max) -> SAEOutput:
+    """TopK's forward pass, decoding only the k kept latents of each example."""
     pre = _pre(params, x)
     take, keep = encoders._ranked(k, k_max)
     batch, n = pre.shape
@@ -61,58 +73,9 @@ def _kept_topk(params, x, k, k_max):
         raise ConfigError(f"k = {take} is more than the SAE's {n} latents")
     values, index = jax.lax.top_k(pre, take)
     values = jax.nn.relu(values) if keep is None else jnp.where(keep, jax.nn.relu(values), 0.0)
-    return pre, Kept(jnp.repeat(jnp.arange(batch), take), index.reshape(-1), values.reshape(-1))
-
-
-def _kept_batch_topk(params, x, k, k_max):
-    pre = _pre(params, x)
-    batch, n = pre.shape
-    take, keep = encoders._ranked(k, k_max)
-    if take > n:
-        raise ConfigError(f"k = {take} is more than the SAE's {n} latents")
-    values, index = jax.lax.top_k(jax.nn.relu(pre).reshape(-1), batch * take)
-    if keep is not None:
-        values = jnp.where(jnp.arange(batch * take) < batch * k, values, 0.0)
-    order = jnp.argsort(index // n)  # rows ascending, for the decoder's segment sum
-    index, values = index[order], values[order]
-    return pre, Kept(index // n, index % n, values)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def _sparse_rows(rows: jax.Array, cols: jax.Array, values: jax.Array, W: jax.Array, batch: int) -> jax.Array:
-    """(batch, d): row r holds the sum of values[i] * W[cols[i]] over the entries i with rows[i] = r.
-    Its gradient is written out (gathers and one scatter-add over the kept entries), which XLA:CPU runs
-    several times faster than the autodiff of the same gather and segment sum."""
-    return jax.ops.segment_sum(values[:, None] * W[cols], rows, num_segments=batch, indices_are_sorted=True)
-
-
-def _sparse_rows_fwd(rows, cols, values, W, batch):
-    return _sparse_rows(rows, cols, values, W, batch), (rows, cols, values, W)
-
-
-def _sparse_rows_bwd(batch, saved, g):
-    rows, cols, values, W = saved
-    g_rows = g[rows]
-    g_values = jnp.sum(g_rows * W[cols], axis=-1)
-    g_W = jnp.zeros_like(W).at[cols].add(values[:, None] * g_rows)
-    return None, None, g_values, g_W
-
-
-_sparse_rows.defvjp(_sparse_rows_fwd, _sparse_rows_bwd)
-
-
-def _decode_kept(params: SAEParams, kept: Kept, batch: int, cols_below: int | None = None) -> jax.Array:
-    """sum of values * W_dec[cols] per row (+ b_dec): the decoder on the kept entries only (those with
-    col < cols_below when given)."""
-    values = kept.values if cols_below is None else jnp.where(kept.cols < cols_below, kept.values, 0.0)
-    return _sparse_rows(kept.rows, kept.cols, values, params.W_dec, batch) + params.b_dec
-
-
-def _output(params, x, pre, kept: Kept) -> SAEOutput:
-    batch, n = pre.shape
-    acts = jnp.zeros_like(pre).at[kept.rows, kept.cols].set(kept.values)
-    fired = jnp.zeros((n,), bool).at[kept.cols].max(kept.values != 0)
-    return SAEOutput(acts, _decode_kept(params, kept, batch), pre, fired)
+    acts = jnp.zeros_like(pre).at[jnp.arange(batch)[:, None], index].set(values)
+    fired = jnp.zeros((n,), bool).at[index.reshape(-1)].max(values.reshape(-1) != 0)
+    return SAEOutput(acts, _gather_decode(values, index, params.W_dec) + params.b_dec, pre, fired)
 
 
 def auxk_loss(params: SAEParams, x: jax.Array, recon: jax.Array, dead: jax.Array) -> jax.Array:
@@ -158,8 +121,7 @@ def l1_loss(params: SAEParams, x: jax.Array, l1_coefficient: float, dead: jax.Ar
 def topk_loss(params: SAEParams, x: jax.Array, k, dead: jax.Array, aux_coefficient: float = 1.0,
               k_max: int | None = None):
     """TopK SAE: MSE + aux_coefficient * AuxK."""
-    pre, kept = _kept_topk(params, x, k, k_max)
-    out = _output(params, x, pre, kept)
+    out = _topk_output(params, x, k, k_max)
     mse, metrics = _base_metrics(x, out)
     aux = _aux(params, x, out, dead, aux_coefficient)
     loss = mse + aux
@@ -176,19 +138,26 @@ def _threshold_term(params: SAEParams, acts: jax.Array) -> tuple[jax.Array, jax.
 
 
 def _batch_topk(params, x, k, dead, aux_coefficient, k_max):
-    pre, kept = _kept_batch_topk(params, x, k, k_max)
-    out = _output(params, x, pre, kept)
+    pre = _pre(params, x)
+    z = jax.nn.relu(pre)
+    batch, n = z.shape
+    if k_max is None and (not isinstance(k, int) or k < 1):
+        raise ConfigError(f"k must be a positive int (or an array with a static k_max), got {k!r}")
+    if isinstance(k, int) and k > n:
+        raise ConfigError(f"k = {k} is more than the SAE's {n} latents")
+    acts = jnp.where(z >= encoders.kth_largest(jax.lax.stop_gradient(z), batch * k), z, 0.0)
+    out = _dense_output(params, x, acts, pre)
     mse, metrics = _base_metrics(x, out)
     aux = _aux(params, x, out, dead, aux_coefficient)
     loss = mse + aux
-    term, _ = _threshold_term(params, kept.values)
-    return loss + term, out, {**metrics, "aux": aux, "loss": loss, "threshold": jnp.mean(params.threshold)}, kept
+    term, _ = _threshold_term(params, acts)
+    return loss + term, out, {**metrics, "aux": aux, "loss": loss, "threshold": jnp.mean(params.threshold)}
 
 
 def batch_topk_loss(params: SAEParams, x: jax.Array, k, dead: jax.Array, aux_coefficient: float = 1.0,
                     k_max: int | None = None):
     """BatchTopK SAE: MSE + aux_coefficient * AuxK, and the running threshold's term."""
-    objective, out, metrics, _ = _batch_topk(params, x, k, dead, aux_coefficient, k_max)
+    objective, out, metrics = _batch_topk(params, x, k, dead, aux_coefficient, k_max)
     return objective, (out, metrics)
 
 
@@ -200,10 +169,12 @@ def matryoshka_loss(params: SAEParams, x: jax.Array, k, widths: Sequence[int], d
     widths = tuple(int(w) for w in widths)
     if not widths or any(b <= a for a, b in zip(widths, widths[1:])) or widths[0] < 1 or widths[-1] > n:
         raise ConfigError(f"matryoshka widths must rise strictly within 1..{n}, got {list(widths)}")
-    loss, out, metrics, kept = _batch_topk(params, x, k, dead, aux_coefficient, k_max)
-    inner = jnp.zeros(())
-    for width in (w for w in widths if w < n):
-        inner = inner + jnp.mean(squared_error(x, _decode_kept(params, kept, x.shape[0], cols_below=width)))
+    loss, out, metrics = _batch_topk(params, x, k, dead, aux_coefficient, k_max)
+    recon, start, inner = params.b_dec, 0, jnp.zeros(())
+    for width in (w for w in widths if w < n):  # prefix reconstructions, block by block
+        recon = recon + out.acts[:, start:width] @ params.W_dec[start:width]
+        inner = inner + jnp.mean(squared_error(x, recon))
+        start = width
     metrics = {**metrics, "inner_mse": inner, "loss": metrics["loss"] + inner}
     return loss + inner, (out, metrics)
 

@@ -1,7 +1,7 @@
 """Tasks: one small module per command-line model (its config, `task(config)` for the trainer and
 `offers(config)`: what the trained model offers beyond training), the model registry (MODELS: a
 `jaxae train NAME` -> its `Model` entry) and `load_run`, which reopens any run folder."""
-from jaxae.tasks import ae, autorec, cf_rbm, conv_ae, cvae, dbn, dbn_finetune, rbm, rbm_binary, vae
+from jaxae.tasks import ae, autorec, cf_rbm, conv_ae, cvae, dbn, dbn_finetune, rbm, rbm_binary, sae, vae
 from jaxae.tasks.ae import AEConfig, DAEConfig
 from jaxae.tasks.autorec import AutoRecConfig
 from jaxae.tasks.cf_rbm import CFRBMConfig
@@ -15,13 +15,14 @@ from jaxae.tasks.rbm import RBMConfig
 from jaxae.tasks.rbm_binary import BinaryRBMConfig
 from jaxae.tasks.registry import MODELS
 from jaxae.tasks.runs import Run, export_run, import_params, load_run
+from jaxae.tasks.sae import SAEConfig
 from jaxae.tasks.vae import IWAEConfig, VAEConfig
 
 
 __all__ = [
     "AEConfig", "AutoRecConfig", "AutoencoderConfig", "BinaryRBMConfig", "Boltzmann", "CFRBMConfig", "CVAEConfig",
     "Classifier", "ClassifierConfig", "Codec", "ConvAEConfig", "DAEConfig", "DBNConfig", "IWAEConfig",
-    "ImportanceLikelihood", "MODELS", "Model", "Offers", "RBMConfig", "Recommender", "Run", "VAEConfig", "ae",
+    "ImportanceLikelihood", "MODELS", "Model", "Offers", "RBMConfig", "Recommender", "Run", "SAEConfig", "VAEConfig", "ae",
     "autorec", "cf_rbm", "conv_ae", "cvae", "dbn", "dbn_finetune", "export_run", "import_params", "load_run", "rbm",
-    "rbm_binary", "vae",
+    "rbm_binary", "sae", "vae",
 ]

@@ -115,7 +115,18 @@ def classifier_offers(config: ClassifierConfig = ClassifierConfig()) -> Offers:
     def predict(params, images):
         return jnp.argmax(model.apply(params, pixels(images)), axis=-1)
 
-    return Offers(classifier=Classifier(predict))
+    def hidden(i):  # the i-th hidden layer's sigmoid units (1-based), from a preprocessed batch (pixels, labels)
+        def layer(params, batch):
+            h, _ = batch
+            for j in range(i):
+                dense = params["params"][f"dense_{j}"]
+                h = jax.nn.sigmoid(h @ dense["kernel"] + dense["bias"])
+            return h
+
+        return layer
+
+    layers = {f"hidden{i}": hidden(i) for i in range(1, len(config.layers) + 1)}
+    return Offers(classifier=Classifier(predict), layers=layers)
 
 
 def _pretrained(workdir: str, layers, load: bool = True) -> tuple[list[rbm.RBMParams] | None, Callable]:

@@ -4,7 +4,7 @@ command-line model."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from jaxae.train import Task
@@ -84,8 +84,26 @@ class Classifier(NamedTuple):
     predict: Callable
 
 
+class Dictionary(NamedTuple):
+    """A learnt dictionary (a sparse autoencoder), for pictures of its atoms and top-activating examples.
+
+    Attributes:
+      atoms: `atoms(params) -> (n, d)` float32, row i latent i's decoder direction.
+      encode: `encode(params, x) -> (batch, n)` float32 latent activations of preprocessed inputs x, as at
+        inference.
+    """
+
+    atoms: Callable
+    encode: Callable
+
+
 class Offers(NamedTuple):
-    """Everything optional a trained model offers; None (or False) when it does not."""
+    """Everything optional a trained model offers; None (or False) when it does not.
+
+    `layers` names representations a model computes, `layer(params, x) -> (batch, width)` of
+    preprocessed inputs x, that `jaxae activations --layer NAME` writes as a shard set (a model with a
+    codec offers its code as "code" without naming it here).
+    """
 
     codec: Codec | None = None
     likelihood: ImportanceLikelihood | None = None
@@ -93,6 +111,8 @@ class Offers(NamedTuple):
     recommender: Recommender | None = None
     classifier: Classifier | None = None
     pca_baseline: bool = False
+    dictionary: Dictionary | None = None
+    layers: Mapping[str, Callable] | None = None
 
 
 class Model(NamedTuple):
