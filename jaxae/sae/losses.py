@@ -108,7 +108,7 @@ def _base_metrics(x, out):
 
 
 def l1_loss(params: SAEParams, x: jax.Array, l1_coefficient: float, dead: jax.Array | None = None):
-    """ReLU SAE: MSE + l1_coefficient * mean over the batch of sum_i acts_i * |W_dec row i|."""
+    """ReLU SAE: MSE + l1_coefficient * mean over the batch of sum_i acts_i * norm(W_dec row i)."""
     del dead
     pre = encoders.pre_activations(params, x)
     out = _dense_output(params, x, jax.nn.relu(pre), pre)

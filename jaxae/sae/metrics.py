@@ -28,12 +28,12 @@ def cosine(x: jax.Array, recon: jax.Array) -> jax.Array:
 
 
 def shrinkage(x: jax.Array, recon: jax.Array) -> jax.Array:
-    """(batch,) |recon| / |x| (below 1: the SAE shrinks its reconstructions)."""
+    """(batch,) norm(recon) / norm(x) (below 1: the SAE shrinks its reconstructions)."""
     return jnp.linalg.norm(recon, axis=-1) / jnp.maximum(jnp.linalg.norm(x, axis=-1), 1e-12)
 
 
 class VarianceSums(NamedTuple):
-    """Running sums for `explained_variance`: n, sum of x (d,), sum of |x|^2, sum of |x - recon|^2
+    """Running sums for `explained_variance`: n, sum of x (d,), sum of norm(x)^2, sum of norm(x - recon)^2
     (float64 on the host: the variance is a difference of two close numbers)."""
 
     n: float
@@ -53,7 +53,7 @@ def variance_sums(x, recon, sums: VarianceSums | None = None) -> VarianceSums:
 
 
 def explained_variance(sums: VarianceSums) -> float:
-    """1 - E|x - recon|^2 / (E|x|^2 - |E x|^2); the fraction of variance unexplained is 1 minus it."""
+    """1 - E norm(x - recon)^2 / (E norm(x)^2 - norm(E x)^2); the fraction of variance unexplained is 1 minus it."""
     mean_x = sums.sum_x / sums.n
     total = sums.sum_sq / sums.n - float(np.square(mean_x).sum())
     return 1.0 - (sums.sum_residual / sums.n) / total
@@ -76,14 +76,14 @@ def _abs_cos(a, b):
 
 def mcc(atoms, features) -> float:
     """Mean correlation coefficient: the one-to-one (Hungarian) matching of the decoder's rows
-    (n, d) to the true features (m, d) maximising |cos|, and the mean |cos| over the min(n, m) pairs."""
+    (n, d) to the true features (m, d) maximising abs(cos), and the mean abs(cos) over the min(n, m) pairs."""
     cos = _abs_cos(atoms, features)
     rows, cols = linear_sum_assignment(1.0 - cos)
     return float(cos[rows, cols].mean())
 
 
 def best_matches(atoms, features) -> np.ndarray:
-    """(n,) int: for each decoder row, the true feature with the largest |cos| (SAELens's F1 pairing)."""
+    """(n,) int: for each decoder row, the true feature with the largest abs(cos) (SAELens's F1 pairing)."""
     return _abs_cos(atoms, features).argmax(axis=1)
 
 

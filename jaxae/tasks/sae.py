@@ -152,10 +152,10 @@ def task(config: SAEConfig = SAEConfig()) -> Task:
         recon = sae.decode(params, acts)
         centred = jnp.sum(jnp.square(x - jnp.mean(x, axis=0)), axis=-1) * (batch / max(batch - 1, 1))
         return {"mse": sae.squared_error(x, recon), "l0": sae.metrics.l0(acts), "cosine": sae.metrics.cosine(x, recon),
-                "shrinkage": sae.metrics.shrinkage(x, recon), "centred_sq": centred}
+                "shrinkage": sae.metrics.shrinkage(x, recon), "variance": centred}
 
     def summarize(means):
-        return {"explained_variance": 1.0 - means["mse"] / means["centred_sq"]}
+        return {"explained_variance": 1.0 - means["mse"] / means["variance"]}
 
     return Task(
         name="sae",
