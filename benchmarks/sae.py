@@ -228,11 +228,14 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=0, help="training samples (default: the recipe's)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"jaxae rows, from {','.join(ROWS)}")
     parser.add_argument("--against", default="floor,saelens", help="floor, saelens, both, or ''")
+    parser.add_argument("--width", type=int, default=0, help="latents (default: the recipe's)")
     args = parser.parse_args(argv)
     recipe = dict(RECIPES[args.recipe])
     if args.dry_run or args.samples:
         recipe["n_train"] = args.samples or 65_536
         recipe["n_test"] = min(recipe["n_test"], 8192)
+    if args.width:
+        recipe["width"] = args.width
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
