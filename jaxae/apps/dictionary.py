@@ -44,7 +44,7 @@ def source_images(run: Run, data_dir: str | None = None) -> np.ndarray | None:
     return np.asarray(jdata.images_of(source.test_images))
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
+def unit_rows(a: np.ndarray) -> np.ndarray:
     """Each row scaled to [0, 1]."""
     low, high = a.min(axis=-1, keepdims=True), a.max(axis=-1, keepdims=True)
     return (a - low) / np.maximum(high - low, 1e-8)
@@ -75,7 +75,7 @@ def sample_dictionary(run: Run, n: int = 16, folder: str | None = None, data_dir
     if pixels:
         assert shape is not None
         path = os.path.join(folder, "atoms.png")
-        viz.save_grid(_unit(atoms[top]).reshape(-1, *shape), path, columns=min(PER_ROW, len(top)))
+        viz.save_grid(unit_rows(atoms[top]).reshape(-1, *shape), path, columns=min(PER_ROW, len(top)))
         written.append(path)
     if images is None:
         logging.getLogger("jaxae").info("%s's examples are neither images nor activations of images: no "
@@ -86,7 +86,7 @@ def sample_dictionary(run: Run, n: int = 16, folder: str | None = None, data_dir
         best = np.argsort(-acts[:, i], kind="stable")[:PER_ROW]
         row = [_pixels(images[best])]
         if pixels:
-            row.insert(0, _unit(atoms[i])[None].reshape(1, *images.shape[1:]))
+            row.insert(0, unit_rows(atoms[i])[None].reshape(1, *images.shape[1:]))
         rows.append(np.concatenate(row))
     path = os.path.join(folder, "top_activating.png")
     viz.save_grid(np.concatenate(rows), path, columns=rows[0].shape[0])

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxae import pca, rbm, viz
-from jaxae.apps.dictionary import sample_dictionary
+from jaxae.apps.dictionary import sample_dictionary, unit_rows
 from jaxae.apps.evaluate import check_finite_params, fit_pca, on_device
 from jaxae.data import n_examples, take
 from jaxae.errors import ConfigError, JaxaeError
@@ -119,9 +119,7 @@ def sample_rbm(run: Run, n: int = 64, seed: int = 0, folder: str | None = None, 
     folder = folder or RunDir(run.path).samples
     params = boltzmann.rbm(run.state.params)
     h, w = image_shape
-    filters = np.asarray(params.W.T[:100])
-    low, high = filters.min(axis=1, keepdims=True), filters.max(axis=1, keepdims=True)
-    filters = (filters - low) / np.maximum(high - low, 1e-8)
+    filters = unit_rows(np.asarray(params.W.T[:100]))
     paths = [os.path.join(folder, "filters.png"), os.path.join(folder, "samples.png")]
     viz.save_grid(filters.reshape(-1, h, w), paths[0], columns=10)
     key = jax.random.PRNGKey(seed)

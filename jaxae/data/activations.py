@@ -55,8 +55,9 @@ def write(out: str, f: Callable, params: Any, data: Dataset, *, batch_size: int 
     def split(examples, labels) -> Iterator[dict]:
         for start in range(0, n_examples(examples), batch_size):
             window = slice(start, start + batch_size)
-            acts = np.asarray(apply(params, jax.tree.map(np.asarray, take(examples, window))))
-            rows = n_examples(take(examples, window))
+            inputs = jax.tree.map(np.asarray, take(examples, window))
+            acts = np.asarray(apply(params, inputs))
+            rows = n_examples(inputs)
             if acts.ndim != 2 or acts.shape[0] != rows or not np.issubdtype(acts.dtype, np.floating):
                 raise DataError(f"the activation function must return (batch, width) floats; for a batch of {rows} "
                                 f"it returned {acts.dtype} {acts.shape}; flatten its output to (batch, -1)")

@@ -7,7 +7,8 @@ Parameters (`SAEParams`, `init`, `geometric_median`), encoders of `(params, x)` 
 `jit`, `vmap` and `grad`; `jaxae train sae` (jaxae.tasks.sae) trains them from the command line.
 """
 from jaxae.sae import metrics
-from jaxae.sae.encoders import batch_topk, decode, jump, jumprelu, keep_top, pre_activations, relu, step, topk
+from jaxae.sae.encoders import (batch_topk, decode, jump, jumprelu, keep_batch_top, keep_top, pre_activations, relu,
+                                 step, topk)
 from jaxae.sae.losses import (SAEOutput, auxk_loss, batch_topk_loss, jumprelu_loss, l1_loss, matryoshka_loss,
                               squared_error, topk_loss)
 from jaxae.sae.params import SAEParams, geometric_median, init
@@ -15,7 +16,7 @@ from jaxae.sae.training import SAEState, estimator, optimizer, project, remove_p
 
 __all__ = [
     "SAEOutput", "SAEParams", "SAEState", "auxk_loss", "batch_topk", "batch_topk_loss", "decode", "estimator",
-    "geometric_median", "init", "jump", "jumprelu", "jumprelu_loss", "keep_top", "l1_loss", "matryoshka_loss",
+    "geometric_median", "init", "jump", "jumprelu", "jumprelu_loss", "keep_batch_top", "keep_top", "l1_loss", "matryoshka_loss",
     "metrics", "optimizer", "pre_activations", "project", "relu", "remove_parallel_decoder_grad",
     "squared_error", "step", "topk", "topk_loss",
 ]

@@ -90,13 +90,18 @@ def batch_topk(params: SAEParams, x: jax.Array, k, k_max: int | None = None) -> 
       k: the per-example average, an int, or a traced () int (then k_max, unused, may be given for
         symmetry with `topk`).
     """
-    z = jax.nn.relu(pre_activations(params, x))
+    return keep_batch_top(jax.nn.relu(pre_activations(params, x)), k, k_max)
+
+
+def keep_batch_top(z: jax.Array, k, k_max: int | None = None) -> jax.Array:
+    """The batch * k largest entries of z: (batch, n) >= 0 (ties with the last kept are kept), zeros
+    elsewhere; no gradient flows to the threshold."""
     batch, n = z.shape
     if k_max is None and (not isinstance(k, int) or k < 1):
         raise ConfigError(f"k must be a positive int (or an array with a static k_max), got {k!r}")
     if isinstance(k, int) and k > n:
         raise ConfigError(f"k = {k} is more than the SAE's {n} latents")
-    return jnp.where(z >= kth_largest(z, batch * k), z, 0.0)
+    return jnp.where(z >= kth_largest(jax.lax.stop_gradient(z), batch * k), z, 0.0)
 
 
 def _rectangle(u: jax.Array) -> jax.Array:

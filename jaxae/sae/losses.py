@@ -139,13 +139,7 @@ def _threshold_term(params: SAEParams, acts: jax.Array) -> tuple[jax.Array, jax.
 
 def _batch_topk(params, x, k, dead, aux_coefficient, k_max):
     pre = _pre(params, x)
-    z = jax.nn.relu(pre)
-    batch, n = z.shape
-    if k_max is None and (not isinstance(k, int) or k < 1):
-        raise ConfigError(f"k must be a positive int (or an array with a static k_max), got {k!r}")
-    if isinstance(k, int) and k > n:
-        raise ConfigError(f"k = {k} is more than the SAE's {n} latents")
-    acts = jnp.where(z >= encoders.kth_largest(jax.lax.stop_gradient(z), batch * k), z, 0.0)
+    acts = encoders.keep_batch_top(jax.nn.relu(pre), k, k_max)
     out = _dense_output(params, x, acts, pre)
     mse, metrics = _base_metrics(x, out)
     aux = _aux(params, x, out, dead, aux_coefficient)

@@ -174,21 +174,28 @@ def run_cli(*args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, mini):
-    data = shards.write(str(tmp_path / "mini"), mini, shard_bytes=1 << 20)
-    args = ["train", "ae", "--data", f"shards:{data.path}", "--epochs", "2", "--hidden", "32,16", "--latent", "3",
-            "--no-progress", "--chunk-steps", "4", "--checkpoint-steps", "8"]
-    steps = 10000 // 128
+def kill_after_a_partial_checkpoint(args, tmp_path, past_step: int):
+    """Runs `jaxae *args` into tmp_path/ref to the end and into tmp_path/run until a mid-epoch checkpoint
+    after `past_step` exists, then SIGKILLs the latter (its own pid); returns run's checkpoints_partial."""
     reference = run_cli(*args, "--workdir", str(tmp_path / "ref"))
     killed = run_cli(*args, "--workdir", str(tmp_path / "run"))
     partial = tmp_path / "run" / "checkpoints_partial"
     deadline = time.monotonic() + 120
-    while not (partial.is_dir() and any(p.isdigit() and int(p) > steps + 8 for p in os.listdir(partial))):
+    while not (partial.is_dir() and any(p.isdigit() and int(p) > past_step for p in os.listdir(partial))):
         assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
         time.sleep(0.005)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert reference.wait() == 0, reference.communicate()
+    return partial
+
+
+def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, mini):
+    data = shards.write(str(tmp_path / "mini"), mini, shard_bytes=1 << 20)
+    args = ["train", "ae", "--data", f"shards:{data.path}", "--epochs", "2", "--hidden", "32,16", "--latent", "3",
+            "--no-progress", "--chunk-steps", "4", "--checkpoint-steps", "8"]
+    steps = 10000 // 128
+    partial = kill_after_a_partial_checkpoint(args, tmp_path, steps + 8)
     saved = max(int(p) for p in os.listdir(partial) if p.isdigit())
     assert steps < saved < 2 * steps and os.listdir(tmp_path / "run" / "checkpoints") == ["1"]
 

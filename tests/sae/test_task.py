@@ -4,8 +4,6 @@ Flax function) and the dictionary pictures."""
 import functools
 import json
 import os
-import signal
-import time
 
 import flax.linen as nn
 import jax
@@ -21,7 +19,7 @@ from jaxae.data import activations, shards, synthetic
 from jaxae.errors import DataError
 from jaxae.tasks import sae as sae_task
 from tests.conftest import tree_equal
-from tests.data.test_shards import run_cli
+from tests.data.test_shards import kill_after_a_partial_checkpoint, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +37,7 @@ def test_sigkill_mid_run_then_resume_on_a_shard_set_is_bitwise_the_uninterrupted
             "--epochs", "2", "--batch-size", "256", "--dead-window", "20", "--no-progress", "--chunk-steps", "4",
             "--checkpoint-steps", "8"]
     steps = 40_000 // 256
-    reference = run_cli(*args, "--workdir", str(tmp_path / "ref"))
-    killed = run_cli(*args, "--workdir", str(tmp_path / "run"))
-    partial = tmp_path / "run" / "checkpoints_partial"
-    deadline = time.monotonic() + 120
-    while not (partial.is_dir() and any(p.isdigit() and int(p) > steps + 8 for p in os.listdir(partial))):
-        assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
-        time.sleep(0.005)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert reference.wait() == 0, reference.communicate()
+    kill_after_a_partial_checkpoint(args, tmp_path, steps + 8)
     resumed = run_cli(*args, "--workdir", str(tmp_path / "run"), "--resume")
     _, err = resumed.communicate()
     assert resumed.returncode == 0, err
