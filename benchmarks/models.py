@@ -15,7 +15,7 @@ import jax
 
 from benchmarks import floor
 from benchmarks import torch_reference as ref
-from benchmarks.common import emit, jaxae_throughput, load_data
+from benchmarks.common import emit, flops_per_example, jaxae_throughput, load_data
 from jaxae.nn.conv import TRANSPOSED, transposed_method
 from jaxae.tasks import ae, conv_ae, rbm, rbm_binary, vae
 from jaxae.train.loop import choose_mode
@@ -67,7 +67,9 @@ def main(argv=None) -> list[dict]:
     data = load_data(DATA.get(args.model))
     images = data.train_images
     args.epochs = max(args.epochs, MIN_EPOCHS.get(args.model, 0))
-    common = {"model": args.model, "data": data.name, "n": len(images), "batch": args.batch_size}
+    # the same work in every implementation of a row: jaxae's step counted (benchmarks.common.emit)
+    common = {"model": args.model, "data": data.name, "n": len(images), "batch": args.batch_size,
+              "flops_per_example": flops_per_example(make_task(), images, args.batch_size)}
     formulations = args.transposed.split(",")
     for method in formulations:
         transposed_method(method)  # refuses an unknown one before anything runs

@@ -29,15 +29,28 @@ def _ratio_key(denominator: str) -> str | None:
 def throughput(rows: list[dict]) -> str:
     """The table of benchmarks.models rows (each may carry vs_floor, vs_torch_eager, vs_torch_compile);
     jaxae's default mode for the model on that backend in bold."""
-    head = "| model | impl | batch | samples/s | epoch s | compile s | " + " | ".join(t for _, t in RATIOS) + " |"
-    lines = [head, "|---|---|---:|---:|---:|---:|" + "---:|" * len(RATIOS)]
+    head = ("| model | impl | batch | samples/s | epoch s | compile s | GFLOP/s (of matmul) | "
+            + " | ".join(t for _, t in RATIOS) + " |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(RATIOS)]
     for r in rows:
         compile_s = f"{r['compile_s']:.2f}" if "compile_s" in r else "-"
         impl = f"**{r['impl']}**" if r.get("default") else r["impl"]
         ratios = " | ".join(f"{r[key]:.2f}×" if key in r else "" for key, _ in RATIOS)
+        flops = f"{r['flop_per_s'] / 1e9:.1f} ({r['matmul_fraction']:.0%})" if "matmul_fraction" in r else "-"
         lines.append(f"| {r['model']} | {impl} | {r['batch']} | {r['samples_per_s']:,.0f} | {r['epoch_s']:.3f} | "
-                     f"{compile_s} | {ratios} |")
+                     f"{compile_s} | {flops} | {ratios} |")
     return "\n".join(lines)
+
+
+def host(r: dict) -> str:
+    """One line of the machine facts every row carries (benchmarks.common.machine) and its matmul rate."""
+    flags = ", ".join(r.get("cpu_flags") or []) or "none of those listed"
+    rate = (f"; float32 matmul {r['matmul_flop_per_s'] / 1e9:.0f} GFLOP/s (n = {r['matmul_n']}, timed in this run)"
+            if "matmul_flop_per_s" in r else "")
+    env = ", ".join(f"{k}={v}" for k, v in (r.get("env") or {}).items()) or "no thread or XLA settings"
+    return (f"Machine: {r.get('cpu_model')} ({r.get('cpus_usable')} of {r.get('cpus')} CPUs usable, quota "
+            f"{r.get('cpu_quota') or 'none'}; {flags}); {r.get('device')} ({r.get('backend')}), jax {r.get('jax')}; "
+            f"{env}{rate}")
 
 
 def parse(lines) -> dict[str, list[dict]]:
@@ -88,6 +101,8 @@ def machine(r: dict) -> str:
 
 def markdown(parsed: dict[str, list[dict]]) -> str:
     parts = [machine(r) for r in parsed.get("machine", [])]
+    if not parts and any("cpu_model" in r for r in parsed["throughput"]):
+        parts.append(host(next(r for r in parsed["throughput"] if "cpu_model" in r)))
     if parsed["throughput"]:
         parts.append(throughput(parsed["throughput"]))
     if parsed["seeds"]:

@@ -58,3 +58,15 @@ def server():
     for httpd in servers:
         httpd.shutdown()
         httpd.server_close()
+
+
+def read_trace(run_dir) -> list[dict]:
+    """The events of the one Perfetto trace `--profile` wrote into run_dir/profile/ (non-empty)."""
+    import glob
+    import gzip
+    import json
+
+    traces = glob.glob(os.path.join(str(run_dir), "profile", "plugins", "profile", "*", "perfetto_trace.json.gz"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0, traces
+    with gzip.open(traces[0], "rt") as f:
+        return json.load(f)["traceEvents"]

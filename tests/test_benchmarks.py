@@ -28,9 +28,14 @@ def test_models_rows_carry_the_ratio_to_the_floor(capsys):
     jaxae_row, floor_row = rows
     assert floor_row["impl"] == "jax-floor" and "default" in jaxae_row
     assert jaxae_row["vs_floor"] == pytest.approx(jaxae_row["samples_per_s"] / floor_row["samples_per_s"])
+    for row in rows:  # the machine's facts and the fraction of its matmul rate, timed in the same run
+        assert row["cpu_model"] and row["cpus_usable"] >= 1 and isinstance(row["cpu_flags"], list)
+        assert row["flops_per_example"] == 2 * (3 * 218_696 - 100_352)  # the chapter AE's products
+        assert row["flop_per_s"] == pytest.approx(row["flops_per_example"] * row["samples_per_s"])
+        assert 0 < row["matmul_fraction"] == pytest.approx(row["flop_per_s"] / row["matmul_flop_per_s"])
     parsed = table.parse(capsys.readouterr().out.splitlines())
     assert parsed["throughput"][0]["vs_floor"] == pytest.approx(jaxae_row["vs_floor"])
-    assert "jaxae / hand-written" in table.markdown(parsed)
+    assert "jaxae / hand-written" in table.markdown(parsed) and "Machine: " in table.markdown(parsed)
 
 
 def test_transposed_formulations_are_for_the_conv_ae_and_checked():
@@ -58,7 +63,7 @@ def test_table_reads_every_section():
         json.dumps({"model": "is-nll-vae", "k": 5000, "n_test": 10000, "seconds": 12.0, "is_nll": 90.0}),
     ]
     text = table.markdown(table.parse(lines))
-    assert "| ae | **jaxae-scan** | 128 | 100 | 1.000 | - |  | 2.00× |  |" in text
+    assert "| ae | **jaxae-scan** | 128 | 100 | 1.000 | - | - |  | 2.00× |  |" in text
     assert text.startswith("Machine: NVIDIA H200, 580.1, 143771 MiB (gpu); jax 0.10.2") and "torch 2.13.0 (CUDA 13.0" in text
     assert "**4.50×**" in text and "| ais-784-500 | 100 | 14500 | 0.300 |" in text and "| 5000 | 10000 | 12.0 |" in text
 

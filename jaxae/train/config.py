@@ -11,7 +11,7 @@ MODES = ("auto", "scan", "step", "stream")
 
 # Keys of TrainConfig that may change when a run is resumed.
 RESUMABLE_CHANGES = ("epochs", "mode", "progress", "checkpoint_every", "keep", "eval_batch_size", "parallel",
-                     "precision", "train_eval", "log", "grad_norm", "checkpoint_steps")
+                     "precision", "train_eval", "log", "grad_norm", "checkpoint_steps", "profile")
 PARALLEL = ("auto", "none", "mesh", "pmap")
 
 
@@ -60,6 +60,9 @@ class TrainConfig:
       grad_norm: also record the gradient's global norm each step (metric "grad_norm"), which also
         checks the gradient itself for non-finite values; off by default because the extra pass
         over the gradient costs up to 12% of a small model's step on a CPU.
+      profile: after the first epoch, trace this many optimizer steps with jax.profiler into
+        RUN/profile/ (a Perfetto trace, each step annotated; process 0 writes it). The traced steps run
+        on a copy of the state, so the run's results do not change; 0: no tracing and no cost.
     """
 
     epochs: int = 10
@@ -81,13 +84,14 @@ class TrainConfig:
     init_examples: int = 0
     log: str = ""
     grad_norm: bool = False
+    profile: int = 0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "keep", "seeds"):
             check_count(name, getattr(self, name))
         for name in ("seed", "init_examples"):
             check_count(name, getattr(self, name), minimum=None)
-        for name in ("checkpoint_steps", "chunk_steps"):
+        for name in ("checkpoint_steps", "chunk_steps", "profile"):
             check_count(name, getattr(self, name), minimum=0)
         if self.log.strip() and self.log.strip() != "tensorboard":
             raise ConfigError(f"log must be tensorboard (or empty), got {self.log!r}")

@@ -19,7 +19,7 @@ from jaxae.data.dataset import Dataset, images_of, n_examples, nbytes, take
 from jaxae.errors import ConfigError, Preempted, TrainingDiverged
 from jaxae.estimators import with_precision
 from jaxae.optim import ScaleState, scale_by_model
-from jaxae.train import parallel, steps, stream
+from jaxae.train import cost, parallel, steps, stream
 from jaxae.train import summaries as summaries_lib
 from jaxae.train.checkpoint import Checkpointer, to_host
 from jaxae.train.config import TrainConfig
@@ -120,6 +120,8 @@ def fit(
     state = init_states(task, config, config.init_batch(data.train_images))
     if dp:  # before the run folder is written, so that a refused layout leaves nothing behind
         dp.check_state(state)
+    if config.profile and not workdir:
+        raise ConfigError("[[profile]] writes its trace into the run folder's profile/; pass a [[workdir]]")
     run = RunDir(workdir) if workdir else None
     primary = jax.process_index() == 0  # with several processes, process 0 alone writes the run folder
     if run:
@@ -159,6 +161,13 @@ def fit(
     else:
         train_images = put(jax.tree.map(np.asarray, data.train_images))  # (a shard set is read whole here)
         run_epoch, compile_s = compile_epoch(task, config, mode, state, train_images, dp)
+    # FLOPs of one model's step per example (products and convolutions): FLOP/s in every epoch's record
+    flops = cost.step_flops(task, state, take(data.train_images, slice(0, config.batch_size)), n_models)
+    flops_per_example = flops / config.batch_size if flops else None
+    if run is not None and primary and flops_per_example:
+        run.record_cost({"flops_per_example": flops_per_example, "step_flops": flops, "batch_size": config.batch_size,
+                         "counts": "matrix products and convolutions, 2 per multiply-add (jaxae.train.cost.step_flops)",
+                         "jax": jax.__version__, "backend": jax.default_backend()})
     evaluate_one = functools.partial(steps.evaluate, task, config.eval_batch_size)
     evaluate = jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if n_models > 1 else evaluate_one)
     picture = _picture_fn(task, data) if (run is not None and task.reconstruct) else None
@@ -202,6 +211,8 @@ def fit(
                 record.update(_per_model("", {"learning_rate": _learning_rate(task, state, config)}, n_models))
             # samples/s counts every model's examples: N vmapped models do N times the work of one
             record.update(epoch_s=epoch_s, samples_per_s=n_models * steps_run * config.batch_size / epoch_s)
+            if flops_per_example:  # achieved FLOP/s of the training steps (evaluation not counted)
+                record["flop_per_s"] = flops_per_example * record["samples_per_s"]
             if feed is not None:  # how long the loop waited for the data pipeline: input- or compute-bound
                 record.update(data_wait_s=data_wait_s, chunk_steps=feed.plan.chunk)
             if epoch == start + 1:
@@ -219,6 +230,8 @@ def fit(
                         picture(first(state.params), run.image(epoch))
                     if summaries is not None:
                         summaries.epoch(record, run.image(epoch) if picture else None)
+            if config.profile and epoch == start + 1 and run is not None:  # after a warm-up epoch
+                _profile(task, config, state, data, put, dp, run, primary)
             if preempted:
                 break
     bar.close()
@@ -326,9 +339,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     batch = config.batch_size
     n = n_examples(images)
     many = config.n_models > 1
-    split = dp is not None and not dp.models  # the batch is split over devices
-    kw: dict[str, Any] = {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None,
-                          "grad_norm": config.grad_norm}
+    kw = _step_options(config, dp)
     compile_fn: Callable[..., Any] = dp.jit if dp else (lambda fn, n_args: jax.jit(fn, donate_argnums=0))
     t0 = time.perf_counter()
     if mode == "scan":
@@ -353,8 +364,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
 
     shuffle: Any = jax.jit(jax.vmap(one_shuffle, in_axes=(0, None)) if many else one_shuffle)
     stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *to_host(out))  # noqa: E731
-    step_fn: Any = functools.partial(steps.train_step_at, task, batch, **kw)
-    step = compile_fn(jax.vmap(step_fn, in_axes=(0, None, 0, None)) if many else step_fn, 3)
+    step = step_program(task, config, dp)
     perm0 = shuffle(state.key, 0)
     compiled = step.lower(state, images, perm0, 0).compile()
 
@@ -367,6 +377,40 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
         return state, stack(out)
 
     return run_epoch, time.perf_counter() - t0
+
+
+def _step_options(config: TrainConfig, dp) -> dict[str, Any]:
+    """train_step's keyword options: the data-parallel constrain/reduce (when the batch is split over
+    devices) and grad_norm."""
+    split = dp is not None and not dp.models
+    return {"constrain": dp.constrain if split else None, "reduce": dp.reduce if split else None,
+            "grad_norm": config.grad_norm}
+
+
+def step_program(task: Task, config: TrainConfig, dp=None):
+    """The per-step mode's program, jitted (state donated): `step(state, images, perm, i) -> (state,
+    metrics)` trains on batch i of the permutation `perm` of device-resident `images` (vmapped over the
+    models of config.seeds / lr_scales, each with its own perm; with a DataParallel `dp`, over its devices)."""
+    step_fn: Any = functools.partial(steps.train_step_at, task, config.batch_size, **_step_options(config, dp))
+    if config.n_models > 1:
+        step_fn = jax.vmap(step_fn, in_axes=(0, None, 0, None))
+    return dp.jit(step_fn, 3) if dp else jax.jit(step_fn, donate_argnums=0)
+
+
+def _profile(task: Task, config: TrainConfig, state: TrainState, data: Dataset, put, dp, run: RunDir,
+             primary: bool) -> None:
+    """Traces config.profile steps of the per-step program on the first batch, on a copy of the state
+    (jaxae.train.cost.trace_steps), into RUN/profile/; every process runs them, process 0 writes."""
+    batch = config.batch_size
+    images = put(take(data.train_images, slice(0, batch)))
+    perm = jax.numpy.arange(batch, dtype=jax.numpy.int32)
+    if config.n_models > 1:
+        perm = jax.numpy.broadcast_to(perm, (config.n_models, batch))
+    path = cost.trace_steps(step_program(task, config, dp), state, (images, perm, 0), config.profile,
+                            run.profile, write=primary)
+    if primary:
+        log.info("traced %d steps into %s; open it at https://ui.perfetto.dev (Open trace file)", config.profile,
+                 path)
 
 
 def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpointer | None) -> None:

@@ -1,5 +1,5 @@
 """The run folder, the one module that reads and writes it: config.json, metrics.jsonl, checkpoints/,
-checkpoints_partial/ (mid-epoch), images/, loss_curve.png, eval.json and samples/. Everything else (the
+checkpoints_partial/ (mid-epoch), images/, loss_curve.png, eval.json, samples/ and profile/. Everything else (the
 trainer, `load_run`, the DBN's
 stack of runs, the command line) goes through RunDir."""
 from __future__ import annotations
@@ -26,6 +26,7 @@ class RunDir:
         self.samples = os.path.join(self.path, "samples")
         self.curves = os.path.join(self.path, "loss_curve.png")
         self.eval = os.path.join(self.path, "eval.json")
+        self.profile = os.path.join(self.path, "profile")  # --profile's trace (jaxae.train.cost)
 
     def image(self, epoch: int) -> str:
         """The path of epoch `epoch`'s reconstruction picture."""
@@ -109,6 +110,14 @@ class RunDir:
             with open(self.config, "w") as f:
                 json.dump(config, f, indent=2, sort_keys=True)
 
+    def record_cost(self, cost: dict[str, Any]) -> None:
+        """Adds what a step costs (FLOPs per example, from jaxae.train.cost) to config.json under "cost"
+        (not compared on resume: it follows from the rest and from the JAX version)."""
+        config = self.read_config()
+        config["cost"] = cost
+        with open(self.config, "w") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+
     def read_metrics(self) -> list[dict]:
         if not os.path.exists(self.metrics):
             return []
@@ -126,8 +135,9 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
 
-# where the data were found may change between sessions (a moved folder, --data-dir)
-NOT_COMPARED = ("data_dir",)
+# where the data were found may change between sessions (a moved folder, --data-dir); what a step costs
+# (measured, jaxae.train.cost) may change with the JAX version
+NOT_COMPARED = ("data_dir", "cost")
 # model options that say how the same function is computed, not which (jaxae.nn.conv.conv_transpose)
 MODEL_RESUMABLE = ("transposed",)
 

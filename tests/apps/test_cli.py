@@ -12,7 +12,7 @@ import jaxae
 from jaxae.apps.cli import main
 from jaxae.tasks import ae as autoencoder
 from jaxae.train import Checkpointer, init_state
-from tests.conftest import tree_equal
+from tests.conftest import read_trace, tree_equal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAST = ["--hidden", "32,16", "--latent", "3", "--learning-rate", "1e-3", "--no-progress"]
@@ -40,11 +40,15 @@ def test_help(capsys):
 
 
 def test_train_ae_on_bundled_data(tmp_path, capsys):
-    assert main(["train", "ae", "--epochs", "1", "--workdir", str(tmp_path), *FAST]) == 0
+    assert main(["train", "ae", "--epochs", "1", "--workdir", str(tmp_path), "--profile", "20", *FAST]) == 0
     out = capsys.readouterr().out
     assert "epoch 1:" in out and "test_mse=" in out
     config = json.load(open(tmp_path / "config.json"))
     assert config["data"] == "mnist-mini" and config["model"]["hidden"] == [32, 16]
+    assert config["cost"]["flops_per_example"] > 0 and config["train"]["profile"] == 20
+    events = read_trace(tmp_path)  # --profile 20: twenty annotated steps of the step function
+    assert sorted(int(e["args"]["step_num"]) for e in events if e.get("name") == "train_step") == list(range(20))
+    assert any("train_step_at" in e.get("name", "") for e in events)
 
 
 @pytest.mark.parametrize("args, message", [
