@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import floor, models, table
+from benchmarks import ab, floor, models, table
 from jaxae.errors import ConfigError
 
 
@@ -36,6 +36,15 @@ def test_models_rows_carry_the_ratio_to_the_floor(capsys):
     parsed = table.parse(capsys.readouterr().out.splitlines())
     assert parsed["throughput"][0]["vs_floor"] == pytest.approx(jaxae_row["vs_floor"])
     assert "jaxae / hand-written" in table.markdown(parsed) and "Machine: " in table.markdown(parsed)
+
+
+def test_ab_interleaves_jaxae_and_its_floor_and_prints_their_ratio(capsys):
+    row = ab.main(["--model", "ae", "--rounds", "2"])
+    assert row["rounds"] == 2 and row["cpu_model"]
+    assert row["vs_floor_best"] == pytest.approx(row["jaxae_best"] / row["floor_best"])
+    assert row["vs_floor_median"] == pytest.approx(row["jaxae_median"] / row["floor_median"])
+    assert row["jaxae_best"] >= row["jaxae_median"] > 0 and row["floor_best"] >= row["floor_median"] > 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["vs_floor_best"] == pytest.approx(row["vs_floor_best"])
 
 
 def test_transposed_formulations_are_for_the_conv_ae_and_checked():
