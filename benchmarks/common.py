@@ -111,11 +111,10 @@ def timed_epochs(run_epoch, state, epochs: int):
     return state, (time.perf_counter() - t0) / epochs, warmup
 
 
-def jaxae_throughput(task, images: np.ndarray, batch_size: int, mode: str, epochs: int, seed: int = 0,
-                     seeds: int = 1, dp=None, precision: str = "float32") -> dict:
-    """samples/s of jaxae's compiled training in `mode` on `images`, compile time separate; with
-    seeds > 1, of that many vmapped models (samples/s over all of them); with a DataParallel `dp`,
-    over its devices."""
+def compiled_epoch(task, images: np.ndarray, batch_size: int, mode: str, seed: int = 0, seeds: int = 1, dp=None,
+                   precision: str = "float32"):
+    """jaxae's training epoch in `mode`, compiled ahead of time: (run_epoch(state, epoch) -> (state, metrics),
+    the initial state on the devices, compile seconds). Arguments as in jaxae_throughput."""
     from jaxae.train.loop import compile_epoch, configured, init_states
 
     config = jaxae.TrainConfig(batch_size=batch_size, mode=mode, seed=seed, seeds=seeds,
@@ -125,7 +124,16 @@ def jaxae_throughput(task, images: np.ndarray, batch_size: int, mode: str, epoch
     state = dp.put_state(state) if dp else jax.device_put(state)
     data = images if mode == "stream" else (dp.replicate(images) if dp else jax.device_put(images))
     run_epoch, compile_s = compile_epoch(task, config, mode, state, data, dp)
-    _, epoch_s, warmup_s = timed_epochs(lambda s, e: run_epoch(s, data, e), state, epochs)
+    return (lambda s, epoch: run_epoch(s, data, epoch)), state, compile_s
+
+
+def jaxae_throughput(task, images: np.ndarray, batch_size: int, mode: str, epochs: int, seed: int = 0,
+                     seeds: int = 1, dp=None, precision: str = "float32") -> dict:
+    """samples/s of jaxae's compiled training in `mode` on `images`, compile time separate; with
+    seeds > 1, of that many vmapped models (samples/s over all of them); with a DataParallel `dp`,
+    over its devices."""
+    run_epoch, state, compile_s = compiled_epoch(task, images, batch_size, mode, seed, seeds, dp, precision)
+    _, epoch_s, warmup_s = timed_epochs(run_epoch, state, epochs)
     samples = seeds * (images.shape[0] // batch_size) * batch_size
     return {"samples_per_s": samples / epoch_s, "epoch_s": epoch_s, "compile_s": compile_s,
             "first_epoch_s": warmup_s}

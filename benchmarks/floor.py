@@ -63,7 +63,7 @@ def _torch_adam(learning_rate, weight_decay):
         else optax.adam(learning_rate)
 
 
-def _mse_autoencoder(model, x, batch: int, epochs: int) -> dict:
+def _mse_autoencoder(model, x, batch: int):
     """The chapter's AE recipe for `model` on x in [-1, 1]: MSE, Adam 1e-4, L2 1e-5."""
     params = model.init(jax.random.PRNGKey(0), x[:1])
     tx = _torch_adam(1e-4, 1e-5)
@@ -71,23 +71,23 @@ def _mse_autoencoder(model, x, batch: int, epochs: int) -> dict:
     def loss_fn(params, xb, key):
         return jnp.mean((model.apply(params, xb) - xb) ** 2)
 
-    return _timed(_epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1)), epochs)
+    return _epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
-def ae(images: np.ndarray, batch: int, epochs: int) -> dict:
+def ae(images: np.ndarray, batch: int):
     """The chapter's MLP autoencoder: 784-128-64-12-3, Tanh, MSE on [-1, 1], Adam 1e-4, L2 1e-5."""
     x = jax.device_put(2.0 * images.reshape(len(images), -1).astype(np.float32) / 255.0 - 1.0)
-    return _mse_autoencoder(autoencoder.Autoencoder(784, (128, 64, 12), 3), x, batch, epochs)
+    return _mse_autoencoder(autoencoder.Autoencoder(784, (128, 64, 12), 3), x, batch)
 
 
-def conv_ae(images: np.ndarray, batch: int, epochs: int) -> dict:
+def conv_ae(images: np.ndarray, batch: int):
     """The chapter's convolutional autoencoder, MSE on [-1, 1], Adam 1e-4, L2 1e-5."""
     x = jax.device_put(2.0 * images.astype(np.float32) / 255.0 - 1.0)
     model = autoencoder.ConvAutoencoder(autoencoder.CHAPTER_ENCODER, autoencoder.CHAPTER_DECODER)
-    return _mse_autoencoder(model, x, batch, epochs)
+    return _mse_autoencoder(model, x, batch)
 
 
-def vae_bce(images: np.ndarray, batch: int, epochs: int) -> dict:
+def vae_bce(images: np.ndarray, batch: int):
     """The chapter's VAE 784-400-20: summed BCE on grey pixels + analytic KL, Adam 1e-4."""
     x = jax.device_put(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     model = vae.VAE((400,), 20, 784)
@@ -101,10 +101,10 @@ def vae_bce(images: np.ndarray, batch: int, epochs: int) -> dict:
         rec = jnp.sum(xb * logits - jax.nn.softplus(logits), axis=-1)
         return -jnp.mean(rec - vae.kl_divergence(mean, log_var))
 
-    return _timed(_epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1)), epochs)
+    return _epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
-def rbm(images: np.ndarray, batch: int, epochs: int, k: int = 1) -> dict:
+def rbm(images: np.ndarray, batch: int, k: int = 1):
     """A 784-500 Bernoulli RBM on binarized digits, CD-k, SGD 0.05 with momentum 0.5, L2 2e-4 on W."""
     v_all = jax.device_put((images.reshape(len(images), -1) > 127).astype(np.float32))
     W = 0.01 * jax.random.normal(jax.random.PRNGKey(0), (784, 500))
@@ -125,21 +125,21 @@ def rbm(images: np.ndarray, batch: int, epochs: int, k: int = 1) -> dict:
         return jnp.mean((v - vk) ** 2), ((vk.T @ phk - v.T @ ph0) / m, jnp.mean(vk - v, axis=0),
                                          jnp.mean(phk - ph0, axis=0))
 
-    return _timed(_epoch(None, tx, v_all, batch, err_and_grads), (params, tx.init(params), jax.random.PRNGKey(1)),
-                  epochs)
+    return _epoch(None, tx, v_all, batch, err_and_grads), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
-# benchmarks.models' model name -> the floor of the same work
+# benchmarks.models' model name -> (images, batch) -> (epoch_fn, carry): the floor of the same work, built but
+# not run; epoch_fn(carry, epoch) -> (carry, mean loss) trains one epoch
 FLOORS = {
     "ae": ae,
     "conv-ae": conv_ae,
     "vae": vae_bce,
-    "rbm-cd1": lambda images, batch, epochs: rbm(images, batch, epochs, k=1),
-    "rbm-cd10": lambda images, batch, epochs: rbm(images, batch, epochs, k=10),
+    "rbm-cd1": lambda images, batch: rbm(images, batch, k=1),
+    "rbm-cd10": lambda images, batch: rbm(images, batch, k=10),
 }
 
 
 def throughput(model: str, images: np.ndarray, batch: int, epochs: int) -> dict:
     """samples/s of the hand-written loop for `model` (see FLOORS)."""
-    result = FLOORS[model](images, batch, epochs)
+    result = _timed(*FLOORS[model](images, batch), epochs)
     return {"samples_per_s": (len(images) // batch) * batch / result["epoch_s"], **result}

@@ -45,6 +45,9 @@ def test_ab_interleaves_jaxae_and_its_floor_and_prints_their_ratio(capsys):
     assert row["vs_floor_median"] == pytest.approx(row["jaxae_median"] / row["floor_median"])
     assert row["jaxae_best"] >= row["jaxae_median"] > 0 and row["floor_best"] >= row["floor_median"] > 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["vs_floor_best"] == pytest.approx(row["vs_floor_best"])
+    with pytest.raises(SystemExit) as refused:
+        ab.main(["--model", "ae", "--rounds", "0"])
+    assert refused.value.code == 2 and "--rounds must be at least 1" in capsys.readouterr().err
 
 
 def test_transposed_formulations_are_for_the_conv_ae_and_checked():
