@@ -117,6 +117,13 @@ def log_partition(key: jax.Array, params: RBMParams, b_a: jax.Array, n_chains: i
 
     (v, log_w), _ = jax.lax.scan(body, (v, jnp.zeros((n_chains,), dtype)), jnp.arange(1, n_temperatures))
     log_z_a = (0.0 if gaussian else n_hid * jnp.log(2.0)) + jnp.sum(jax.nn.softplus(b_a))
+    return from_log_weights(log_w, log_z_a)
+
+
+def from_log_weights(log_w: jax.Array, log_z_a: jax.Array) -> AISResult:
+    """The AIS estimate from the chains' final log importance weights (chains,) and the base model's log Z:
+    log Z = log mean(w) + log Z_A, its standard error by the delta method, and the weights' ESS."""
+    n_chains = log_w.shape[0]
     log_mean_w = jax.nn.logsumexp(log_w) - jnp.log(n_chains)
     # standard error of log mean(w): std(w) / (sqrt(n) mean(w)), computed in log space
     w_rel = jnp.exp(log_w - jax.nn.logsumexp(log_w)) * n_chains  # w / mean(w)
