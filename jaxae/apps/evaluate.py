@@ -1,5 +1,5 @@
 """`jaxae eval --run DIR`: a trained run's test metrics and what its model offers to measure (IS-NLL,
-AIS log-likelihood, recommender metrics, the PCA baseline)."""
+AIS log-likelihood, a DBM's AIS lower bound, recommender metrics, the PCA baseline)."""
 from __future__ import annotations
 
 import json
@@ -66,6 +66,8 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
         result.update(recommender_metrics(run))
     if offers.boltzmann is not None and ais_chains:
         result.update(rbm_likelihood(run, images, ais_chains, ais_temperatures))
+    if offers.deep_boltzmann is not None and ais_chains:
+        result.update(dbm_lower_bound(run, images, ais_chains, ais_temperatures))
     RunDir(run.path).write_eval(result)
     summaries = summaries_lib.for_run(RunDir(run.path), run.train.log)
     if summaries is not None:  # the evaluation beside the training curves, at the run's epoch
@@ -129,6 +131,43 @@ def rbm_likelihood(run: Run, images, chains: int, temperatures: int) -> dict:
     return out
 
 
+def dbm_lower_bound(run: Run, images, chains: int, temperatures: int, mean_field_updates: int = 50) -> dict:
+    """AIS log Z of a DBM (over its odd layers, base rate from the binarized training data) and the mean
+    test variational lower bound on log p(v) (mean field with `mean_field_updates` updates); with at
+    most 24 units in the odd layers, also the exact log Z.
+
+    Raises:
+      JaxaeError: the run's data have no log-likelihood (probabilities), or the test inputs are not binary.
+    """
+    deep = run.offers.deep_boltzmann
+    if deep is None:
+        raise ConfigError(f"--ais estimates a DBM's log Z, but {run.path} is a {run.model} run; drop --ais")
+    if deep.likelihood:
+        raise JaxaeError(f"--ais: {run.path} has no test log-likelihood ({deep.likelihood}); drop --ais")
+    params = deep.dbm(run.state.params)
+    train = steps.eval_inputs(run.task, run.state.key, on_device(run.data.train_images))
+    test = steps.eval_inputs(run.task, run.state.key, on_device(images))
+    rbm.dbm.check_binary(np.asarray(test))
+    key = jax.random.fold_in(steps.eval_key(run.state.key), 4)
+    estimate = jax.jit(rbm.dbm.log_partition, static_argnums=(3, 4))(
+        key, params, rbm.ais.base_rate_biases(train), chains, temperatures)
+    updates = max(mean_field_updates, deep.mean_field_updates)
+    bound = jax.jit(lambda v: rbm.dbm.unnormalized_bound(params, v, rbm.dbm.mean_field(params, v, updates, deep.damping)))
+    bounds = np.concatenate([np.asarray(bound(test[i:i + 1000]), np.float64) for i in range(0, test.shape[0], 1000)])
+    sample_se = float(bounds.std(ddof=1) / math.sqrt(len(bounds)))
+    out = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
+           "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+           "mean_field_updates": updates, "test_unnormalized_bound": float(bounds.mean()),
+           "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
+           "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
+    try:
+        out["exact_log_z"] = float(rbm.dbm.exact_log_partition(params))
+    except JaxaeError:  # too many odd units to enumerate
+        return out
+    out["test_lower_bound_exact"] = float(bounds.mean()) - out["exact_log_z"]
+    return out
+
+
 def recommender_metrics(run: Run, n: int = 10) -> dict:
     """Top-n metrics of the run's predictions (made from the training ratings only) and the RMSE /
     MAE of the global-mean and user+item bias baselines on the same split."""
@@ -146,22 +185,29 @@ def recommender_metrics(run: Run, n: int = 10) -> dict:
 def eval_command(args) -> int:
     run = load_run(args.run, args.data_dir, args.index)
     if args.ais:
-        if run.offers.boltzmann is None:
-            raise JaxaeError(f"--ais estimates an RBM's log Z, but {args.run} is a {run.model} run; drop --ais")
+        if run.offers.boltzmann is None and run.offers.deep_boltzmann is None:
+            raise JaxaeError(f"--ais estimates an RBM's or a DBM's log Z, but {args.run} is a {run.model} run; drop --ais")
         if args.ais_chains < 2 or args.ais_temperatures < 2:
             raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
     result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress,
                           ais_chains=args.ais_chains if args.ais else 0, ais_temperatures=args.ais_temperatures)
     print(json.dumps(result))
-    if "ais_log_z" in result:
+    if "test_lower_bound" in result:
+        exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
+        print(f"{run.model} epoch {run.epoch}: AIS log Z {result['ais_log_z']:.2f} ± {result['ais_log_z_stderr']:.2f}"
+              f"{exact} ({result['ais_chains']} chains, {result['ais_temperatures']} temperatures, effective sample "
+              f"size {result['ais_ess']:.0f}), test lower bound on log p(v) {result['test_lower_bound']:.2f} ± "
+              f"{result['test_lower_bound_stderr']:.2f} nats over {result['n_test']} test images")
+    elif "ais_log_z" in result:
         exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
         print(f"{run.model} epoch {run.epoch}: AIS log Z {result['ais_log_z']:.2f} ± {result['ais_log_z_stderr']:.2f}"
               f"{exact}, test log-likelihood {result['test_log_likelihood']:.2f} ± "
               f"{result['test_log_likelihood_stderr']:.2f} nats over {result['n_test']} test images"
               f" (AIS effective sample size {result['ais_ess']:.0f} of {result['ais_chains']} chains)")
+    if "ais_log_z" in result:
         if result["ais_ess"] < 0.1 * result["ais_chains"] or result["ais_log_z_stderr"] > 0.5:
             print("jaxae: warning: the AIS weights are dominated by a few chains, so log Z is probably "
-                  "underestimated and the log-likelihood too good; rerun with more --ais-temperatures and "
+                  "underestimated and the log-likelihood (or bound) too good; rerun with more --ais-temperatures and "
                   "--ais-chains and compare", file=sys.stderr)
     if "precision@10" in result:
         errors = (f"RMSE {result['test_rmse']:.4f}, MAE {result['test_mae']:.4f}" if "test_rmse" in result

@@ -1,5 +1,5 @@
 """`jaxae sample --run DIR`: the chapter's applications as pictures, from what a run's model offers
-(a latent codec, an RBM); `jaxae sample dbn --run WORKDIR` draws digits from a pretrained DBN."""
+(a latent codec, an RBM, a DBM); `jaxae sample dbn --run WORKDIR` draws digits from a pretrained DBN."""
 from __future__ import annotations
 
 import os
@@ -33,6 +33,8 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
     check_finite_params(run)
     if run.offers.boltzmann is not None:
         return sample_rbm(run, n, seed, folder)
+    if run.offers.deep_boltzmann is not None:
+        return sample_dbm(run, n, seed, folder)
     if run.offers.dictionary is not None:
         return sample_dictionary(run, min(n, 16), folder, run.data_dir)
     codec = run.offers.codec
@@ -105,6 +107,27 @@ def sample_run(run: Run, n: int = 64, seed: int = 0, folder: str | None = None) 
         viz.save_grid(np.concatenate([shape(noisy), shape(denoised), shape(clean)]), path)
         written.append(path)
     return written
+
+
+def sample_dbm(run: Run, n: int = 64, seed: int = 0, folder: str | None = None, sweeps: int = 1000) -> list[str]:
+    """A DBM's filters.png (the first 100 columns of W_1), samples.png (p(v | h1) after `sweeps` Gibbs sweeps
+    of n fresh chains) and chains.png (p(v | h1) of the persistent chains as training left them)."""
+    image_shape, deep = run.data.image_shape, run.offers.deep_boltzmann
+    if image_shape is None or deep is None:
+        raise ConfigError(f"{run.path} is not a DBM on images; nothing to draw")
+    folder = folder or RunDir(run.path).samples
+    params = deep.dbm(run.state.params)
+    h, w = image_shape
+    paths = [os.path.join(folder, name) for name in ("filters.png", "samples.png", "chains.png")]
+    viz.save_grid(unit_rows(np.asarray(params.weights[0].T[:100])).reshape(-1, h, w), paths[0], columns=10)
+    key = jax.random.PRNGKey(seed)
+    chains = rbm.dbm.init_chains(key, params, n)
+    _, info = jax.jit(rbm.dbm.run, static_argnums=3)(jax.random.fold_in(key, 1), chains, params, sweeps)
+    viz.save_grid(np.asarray(info.even_means[0]).reshape(-1, h, w), paths[1])
+    persistent = run.state.est_state.layers[1][:n]
+    p_v = jax.nn.sigmoid(persistent @ params.weights[0].T + params.biases[0])
+    viz.save_grid(np.asarray(p_v).reshape(-1, h, w), paths[2])
+    return paths
 
 
 def sample_rbm(run: Run, n: int = 64, seed: int = 0, folder: str | None = None, sweeps: int = 1000) -> list[str]:

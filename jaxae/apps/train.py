@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 import jax
 
@@ -83,12 +84,19 @@ def _sweep_scales(text: str, model_config) -> str:
 
 
 def _print_stack(config, workdir: str) -> int:
-    """One line per layer of a pretrained stack (WORKDIR/layer_N runs)."""
+    """One line per run of a model trained in stages: WORKDIR/layer_N (a DBN's or a DBM's pretraining) and
+    WORKDIR/joint (a DBM's joint training)."""
     for i in range(len(config.layers)):
-        last = RunDir(f"{workdir}/layer_{i + 1}").last_metrics()
+        folder = f"{workdir}/layer_{i + 1}"
+        if not os.path.isdir(folder):
+            continue
+        last = RunDir(folder).last_metrics()
+        gap = f", free_energy_gap={last['free_energy_gap']:.4g}" if "free_energy_gap" in last else ""
         print(f"layer {i + 1} ({config.layers[i]} hidden), epoch {last['epoch']}: test_recon_error="
-              f"{last['test_recon_error']:.5g}, free_energy_gap={last['free_energy_gap']:.4g}; "
-              f"run folder: {workdir}/layer_{i + 1}")
+              f"{last['test_recon_error']:.5g}{gap}; run folder: {folder}")
+    if os.path.isdir(f"{workdir}/joint"):
+        last = RunDir(f"{workdir}/joint").last_metrics()
+        values = ", ".join(f"{k}={v:.5g}" for k, v in last.items() if k.startswith("test_") and isinstance(v, float))
+        print(f"joint training, epoch {last['epoch']}: {values}; {last['samples_per_s']:.0f} samples/s; "
+              f"run folder: {workdir}/joint")
     return 0
-
-

@@ -63,6 +63,22 @@ class Boltzmann(NamedTuple):
     likelihood: str = ""
 
 
+class DeepBoltzmann(NamedTuple):
+    """A deep Boltzmann machine's parameters, for AIS, the variational lower bound and Gibbs samples.
+
+    Attributes:
+      dbm: `dbm(params) -> jaxae.rbm.dbm.DBMParams`.
+      likelihood: why a test log-likelihood is not defined for this run's data, or "" when it is.
+      mean_field_updates: mean-field updates of the test bound (more are used when evaluating: 30 at least).
+      damping: the mean-field damping.
+    """
+
+    dbm: Callable
+    likelihood: str = ""
+    mean_field_updates: int = 10
+    damping: float = 0.0
+
+
 class Recommender(NamedTuple):
     """Rating predictions.
 
@@ -108,6 +124,7 @@ class Offers(NamedTuple):
     codec: Codec | None = None
     likelihood: ImportanceLikelihood | None = None
     boltzmann: Boltzmann | None = None
+    deep_boltzmann: DeepBoltzmann | None = None
     recommender: Recommender | None = None
     classifier: Classifier | None = None
     pca_baseline: bool = False

@@ -21,7 +21,7 @@ import optax
 
 from jaxae import rand
 from jaxae.errors import ConfigError, check_count
-from jaxae.estimators import Estimator
+from jaxae.estimators import Estimator, StepCount
 from jaxae.rbm.dbm.core import (DBMParams, DBMState, bottom_up, check_params, init_chains, mean_field,
                                 mean_field_update, parity, run)
 from jaxae.rbm.params import RBMParams
@@ -116,44 +116,65 @@ def doubled_rbm_conditionals(position: str) -> tuple[float, float]:
     return factors[position]
 
 
-def doubled_cd(k: int = 1, position: str = "bottom") -> Estimator:
+def doubled_cd(k: int = 1, position: str = "bottom", k_final: int | None = None, ramp_steps: int = 0) -> Estimator:
     """CD-k for one RBM of a DBM's greedy pretraining, with the doubled weights of its `position`
     (`doubled_rbm_conditionals`): h ~ sigmoid(up v W + b_hid), v ~ sigmoid(down h W^T + b_vis).
 
     Works on `jaxae.rbm.RBMParams` with Bernoulli units; the gradient is <v p_h^T>_model - <v p_h^T>_data
-    (and the biases' likewise), the statistics Salakhutdinov's code uses. Batch: v (batch, n_visible).
-    Metrics: "recon_error", the mean squared difference between v and p(v | h) after one up-down pass.
+    (and the biases' likewise), the statistics Salakhutdinov's code uses. With `k_final` and
+    `ramp_steps`, the number of sweeps grows linearly from k to k_final over the first ramp_steps steps
+    (the paper's CD-k with k growing; the step count is the estimator state, so resume is exact).
+    Batch: v (batch, n_visible). Metrics: "recon_error", the mean squared difference between v and
+    p(v | h) after one up-down pass, and "gibbs_steps".
     """
     k = check_count("k", k)
+    k_final = k if k_final is None else check_count("k_final", k_final, k)
+    if k_final > k and ramp_steps < 1:
+        raise ConfigError(f"a CD-k ramp from {k} to {k_final} sweeps needs ramp_steps >= 1, got {ramp_steps}")
     up, down = doubled_rbm_conditionals(position)
+    ramp = k_final > k
 
     def init(key, params):
         del key
         if not params.units.binary_visible or params.units.hidden != "bernoulli":
             raise ConfigError(f"doubled-weight pretraining is for Bernoulli RBMs, got {params.units} units")
-        return optax.EmptyState()
+        return StepCount(jnp.zeros((), jnp.int32)) if ramp else optax.EmptyState()
 
     def estimate(key, params, v, state):
         def hidden(x):
             return jax.nn.sigmoid(up * (x @ params.W) + params.b_hid)
 
-        def sweep(carry, i):
-            x, p_h = carry
+        def sweep(i, carry):
+            x, p_h, _ = carry
             k_h, k_v = jax.random.split(jax.random.fold_in(key, i))
             h = rand.bernoulli(k_h, p_h).astype(p_h.dtype)
             p_v = jax.nn.sigmoid(down * (h @ params.W.T) + params.b_vis)
             x = rand.bernoulli(k_v, p_v).astype(p_v.dtype)
-            return (x, hidden(x)), p_v
+            return x, hidden(x), p_v
 
         ph_data = hidden(v)
-        (v_model, ph_model), p_vs = jax.lax.scan(sweep, (v, ph_data), jnp.arange(k))
+        first = sweep(0, (v, ph_data, v))
+        if ramp:
+            frac = jnp.minimum(state.count / ramp_steps, 1.0)
+            n = (k + jnp.floor(frac * (k_final - k) + 1e-6)).astype(jnp.int32)
+            state = StepCount(state.count + 1)
+        else:
+            n = jnp.asarray(k)
+        v_model, ph_model, _ = jax.lax.fori_loop(1, n, sweep, first) if (ramp or k > 1) else first
         v_model = jax.lax.stop_gradient(v_model)
-        n = v.shape[0]
-        grads = params.replace(W=(v_model.T @ ph_model - v.T @ ph_data) / n,
+        batch = v.shape[0]
+        grads = params.replace(W=(v_model.T @ ph_model - v.T @ ph_data) / batch,
                                b_vis=jnp.mean(v_model - v, axis=0), b_hid=jnp.mean(ph_model - ph_data, axis=0))
-        return grads, state, {"recon_error": jnp.mean((v - p_vs[0]) ** 2)}
+        return grads, state, {"recon_error": jnp.mean((v - first[2]) ** 2), "gibbs_steps": n.astype(jnp.float32)}
 
     return Estimator(init, estimate)
+
+
+def hidden_probabilities(params: RBMParams, v: jax.Array, position: str) -> jax.Array:
+    """p(h = 1 | v) of a pretraining RBM at `position` (its doubled upward weights): what the RBM above
+    it trains on. (batch, n_visible) -> (batch, n_hidden)."""
+    up, _ = doubled_rbm_conditionals(position)
+    return jax.nn.sigmoid(up * (v @ params.W) + params.b_hid)
 
 
 def positions(depth: int) -> tuple[str, ...]:

@@ -1,0 +1,79 @@
+"""`jaxae train dbm`: pretraining and joint training in one folder, resuming, the AIS bound, pictures, refusals."""
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import jaxae
+from jaxae.apps.cli import main
+from jaxae.errors import ConfigError
+from jaxae.rbm import dbm
+from jaxae.tasks import dbm as dbm_task
+from tests.conftest import tree_equal
+
+CONFIG = dbm_task.DBMConfig(layers=(20, 12), pretrain_epochs=(2, 2), n_chains=20, pretrain_k=1, pretrain_k_final=3)
+TRAIN = jaxae.TrainConfig(epochs=3, batch_size=64, progress=False)
+
+
+def metrics(folder):
+    with open(os.path.join(folder, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_stages_resume_to_the_uninterrupted_model(small, tmp_path):
+    [full] = dbm_task.train(CONFIG, small, TRAIN, str(tmp_path / "full"))
+    part = str(tmp_path / "part")
+    dbm_task.train(CONFIG, small, dataclasses.replace(TRAIN, epochs=1), part)  # stopped after one joint epoch
+    [resumed] = dbm_task.train(CONFIG, small, TRAIN, part, resume=True)
+    assert tree_equal(resumed.params, full.params) and tree_equal(resumed.est_state, full.est_state)
+    assert [len(metrics(os.path.join(part, d))) for d in ("layer_1", "layer_2", "joint")] == [2, 2, 3]
+    rows = metrics(os.path.join(part, "layer_1"))
+    assert rows[0]["train_gibbs_steps"] < rows[-1]["train_gibbs_steps"] <= 3  # CD-k with k growing
+    assert isinstance(full.params, dbm.DBMParams) and full.params.sizes == (784, 20, 12)
+
+
+def test_dbm_cli_trains_evaluates_with_ais_and_draws(tmp_path, capsys):
+    workdir = str(tmp_path / "dbm")
+    args = ["train", "dbm", "--data", "mnist-mini", "--layers", "16,8", "--pretrain-epochs", "1,1", "--epochs", "1",
+            "--n-chains", "20", "--workdir", workdir, "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "layer 2 (8 hidden)" in out and "joint training, epoch 1" in out
+    assert main(["eval", "--run", f"{workdir}/joint", "--ais", "--ais-chains", "50", "--ais-temperatures", "3000",
+                 "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    # 16 + 0 odd units: the exact log Z is there to check AIS against
+    assert abs(result["ais_log_z"] - result["exact_log_z"]) < 4 * result["ais_log_z_stderr"] + 0.05
+    assert result["test_lower_bound"] < 0 and result["mean_field_updates"] == 50
+    assert main(["sample", "--run", f"{workdir}/joint"]) == 0
+    for name in ("filters.png", "samples.png", "chains.png"):
+        assert os.path.getsize(os.path.join(workdir, "joint", "samples", name)) > 0
+
+
+def test_dbm_eval_refuses_a_likelihood_of_grey_levels(tmp_path, capsys):
+    workdir = str(tmp_path / "grey")
+    assert main(["train", "dbm", "--data", "mnist-mini", "--layers", "8,4", "--pretrain-epochs", "0,0", "--epochs",
+                 "1", "--binarize", "probabilities", "--workdir", workdir, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", f"{workdir}/joint", "--ais"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not binary" in err[0] and "drop --ais" in err[0]
+
+
+@pytest.mark.parametrize("change,match", [({"layers": ()}, "--layers"), ({"pretrain_epochs": (1,)}, "--pretrain-epochs"),
+                                          ({"damping": 1.5}, "damping"), ({"final_learning_rate": 1.0}, "decays")])
+def test_bad_dbm_options_say_what_to_do(change, match):
+    with pytest.raises(ConfigError, match=match):
+        dataclasses.replace(CONFIG, **change)
+
+
+def test_weight_cost_reaches_the_weights_only():
+    params = dbm.init(jax.random.key(0), (4, 3, 2), scale=1.0)
+    tx = dbm_task._sgd(0.1, 0.0, 0.0, 1, 0.5, dbm.weights_mask)
+    zeros = jax.tree.map(np.zeros_like, params)
+    updates, _ = tx.update(zeros, tx.init(params), params)
+    assert all(float(abs(u).max()) > 0 for u in updates.weights)
+    assert all(float(abs(u).max()) == 0 for u in updates.biases)
