@@ -109,9 +109,10 @@ def make_parser() -> argparse.ArgumentParser:
                     "generated digits look like their class")
     sa.add_argument("--seed", type=int, default=0, help="seed of the prior samples and noise (default: 0)")
     sa.add_argument("--data-dir", default=None, help="folder searched first for the data files")
-    commands.add_parser("finetune", help="fine-tune a pretrained DBN: jaxae finetune dbn --as classifier|"
-                        "autoencoder --pretrained WORKDIR (the options of jaxae train dbn-classifier or "
-                        "dbn-autoencoder)", add_help=False)
+    commands.add_parser("finetune", help="fine-tune a pretrained DBN or DBM: jaxae finetune dbn --as "
+                        "classifier|autoencoder --pretrained WORKDIR (the options of jaxae train dbn-classifier or "
+                        "dbn-autoencoder); jaxae finetune dbm --as classifier --pretrained WORKDIR (jaxae train "
+                        "dbm-classifier)", add_help=False)
     rec = commands.add_parser("recommend", help="top movies for a user from a recommender run",
                               description="Prints the movies a user has not rated with the highest predicted "
                               "ratings (cf-rbm, autorec) or like probabilities (rbm-binary), from the user's "
@@ -137,15 +138,17 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-FINETUNE = {"classifier": "dbn-classifier", "autoencoder": "dbn-autoencoder"}
+FINETUNE = {"dbn": {"classifier": "dbn-classifier", "autoencoder": "dbn-autoencoder"},
+            "dbm": {"classifier": "dbm-classifier"}}
 
 
 def finetune_argv(argv: list[str]) -> list[str]:
-    """`finetune dbn --as classifier|autoencoder REST` -> `train dbn-classifier|dbn-autoencoder REST`."""
+    """`finetune dbn --as classifier|autoencoder REST` -> `train dbn-classifier|dbn-autoencoder REST`;
+    `finetune dbm --as classifier REST` -> `train dbm-classifier REST`."""
     rest, kind = list(argv[1:]), None
-    if rest[:1] != ["dbn"]:
-        raise JaxaeError("usage: jaxae finetune dbn --as classifier|autoencoder --pretrained WORKDIR [options]")
-    rest = rest[1:]
+    if rest[:1] not in (["dbn"], ["dbm"]):
+        raise JaxaeError("usage: jaxae finetune dbn|dbm --as classifier|autoencoder --pretrained WORKDIR [options]")
+    model, rest = rest[0], rest[1:]
     for i, arg in enumerate(rest):
         if arg == "--as" and i + 1 < len(rest):
             kind, rest = rest[i + 1], rest[:i] + rest[i + 2 :]
@@ -153,9 +156,10 @@ def finetune_argv(argv: list[str]) -> list[str]:
         if arg.startswith("--as="):
             kind, rest = arg.split("=", 1)[1], rest[:i] + rest[i + 1 :]
             break
-    if kind not in FINETUNE:
-        raise JaxaeError(f"jaxae finetune dbn needs --as classifier or --as autoencoder, got {kind or 'nothing'}")
-    return ["train", FINETUNE[kind], *rest]
+    if kind not in FINETUNE[model]:
+        raise JaxaeError(f"jaxae finetune {model} needs --as {' or --as '.join(FINETUNE[model])}, got "
+                         f"{kind or 'nothing'}")
+    return ["train", FINETUNE[model][kind], *rest]
 
 
 class _Stderr(logging.StreamHandler):

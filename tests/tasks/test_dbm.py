@@ -12,6 +12,7 @@ from jaxae.apps.cli import main
 from jaxae.errors import ConfigError
 from jaxae.rbm import dbm
 from jaxae.tasks import dbm as dbm_task
+from jaxae.tasks import dbm_classifier
 from tests.conftest import tree_equal
 
 CONFIG = dbm_task.DBMConfig(layers=(20, 12), pretrain_epochs=(2, 2), n_chains=20, pretrain_k=1, pretrain_k_final=3)
@@ -51,6 +52,18 @@ def test_dbm_cli_trains_evaluates_with_ais_and_draws(tmp_path, capsys):
     assert main(["sample", "--run", f"{workdir}/joint"]) == 0
     for name in ("filters.png", "samples.png", "chains.png"):
         assert os.path.getsize(os.path.join(workdir, "joint", "samples", name)) > 0
+    classifier = str(tmp_path / "classifier")
+    assert main(["finetune", "dbm", "--as", "classifier", "--pretrained", workdir, "--data", "mnist-mini", "--epochs",
+                 "3", "--learning-rate", "0.5", "--workdir", classifier, "--no-progress"]) == 0
+    rows = metrics(classifier)
+    assert rows[-1]["test_error"] < 0.5 and rows[-1]["train_error"] < rows[0]["train_error"]
+    run = jaxae.load_run(classifier)  # reopened from its folder; labels new images by itself
+    images = run.data.test_images["image"]
+    predicted = run.offers.classifier.predict(run.state.params, np.asarray(images, np.float32).reshape(len(images), -1) / 255)
+    assert abs(np.mean(np.asarray(predicted) != run.data.test_labels) - rows[-1]["test_error"]) < 1e-6
+    assert tree_equal(run.state.params["dbm"], dbm_classifier.load_dbm(workdir, 784))  # the DBM stayed frozen
+    assert main(["finetune", "dbm", "--as", "autoencoder", "--pretrained", workdir]) == 2
+    assert "--as classifier" in capsys.readouterr().err
 
 
 def test_dbm_eval_refuses_a_likelihood_of_grey_levels(tmp_path, capsys):
@@ -77,3 +90,17 @@ def test_weight_cost_reaches_the_weights_only():
     updates, _ = tx.update(zeros, tx.init(params), params)
     assert all(float(abs(u).max()) > 0 for u in updates.weights)
     assert all(float(abs(u).max()) == 0 for u in updates.biases)
+
+
+def test_the_classifier_network_is_a_mean_field_update_then_the_top_layer():
+    """The fine-tuning network starts as the DBM's own mean-field step: its first hidden layer, fed v and
+    q(h2 | v), is the mean-field update of mu_1; its second the update of mu_2 from that."""
+    params = dbm.init(jax.random.key(0), (12, 7, 5), scale=1.0)
+    v = (jax.random.uniform(jax.random.key(1), (9, 12)) < 0.5).astype(np.float32)
+    q = dbm_classifier.augment(params, v, 40)
+    net = dbm_classifier.init_network(jax.random.key(2), params, 3)
+    net["out"] = {"kernel": np.eye(5, 3, dtype=np.float32), "bias": np.zeros(3, np.float32)}
+    mu1, mu2 = dbm.mean_field_update(params, v, (dbm.mean_field(params, v, 40)[0], q[0]))
+    np.testing.assert_allclose(dbm_classifier.logits(net, v, q), mu2[:, :3], atol=1e-5)
+    with pytest.raises(ConfigError, match="--pretrained"):
+        dbm_classifier.task(dbm_classifier.ClassifierConfig())
