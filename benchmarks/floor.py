@@ -128,6 +128,60 @@ def rbm(images: np.ndarray, batch: int, k: int = 1):
     return _epoch(None, tx, v_all, batch, err_and_grads), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
+def dbm(images: np.ndarray, batch: int, k: int = 5, updates: int = 10, n_chains: int = 100):
+    """A 784-500-1000 DBM's joint training (Salakhutdinov & Hinton 2009): each batch re-binarized, its mean
+    field from a doubled bottom-up pass and `updates` updates, `n_chains` persistent chains advanced by k
+    Gibbs sweeps, the gradient of the two (the chains' v and h2 replaced by their conditional means), SGD
+    1e-3 with momentum 0.5, L2 2e-4 on the weights; the loss column is the mean-field reconstruction error."""
+    x_all = jax.device_put(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+    params = (0.01 * jax.random.normal(k1, (784, 500)), 0.01 * jax.random.normal(k2, (500, 1000)),
+              jnp.zeros(784), jnp.zeros(500), jnp.zeros(1000))
+    tx = optax.chain(optax.add_decayed_weights(2e-4, mask=(True, True, False, False, False)),
+                     optax.sgd(1e-3, momentum=0.5))
+    chains = tuple((jax.random.uniform(kk, (n_chains, n)) < 0.5).astype(jnp.float32)
+                   for kk, n in zip(jax.random.split(k3, 3), (784, 500, 1000)))
+    n = x_all.shape[0] // batch
+
+    def step(carry, idx):
+        params, opt_state, (cv, ch1, ch2), key = carry
+        W1, W2, b0, b1, b2 = params
+        key = jax.random.fold_in(key, idx[0])
+        kv, kc = jax.random.split(key)
+        v = jax.random.bernoulli(kv, x_all[idx]).astype(jnp.float32)
+        mu1 = jax.nn.sigmoid(2.0 * (v @ W1) + b1)
+        mu2 = jax.nn.sigmoid(mu1 @ W2 + b2)
+        for _ in range(updates):
+            mu1 = jax.nn.sigmoid(v @ W1 + mu2 @ W2.T + b1)
+            mu2 = jax.nn.sigmoid(mu1 @ W2 + b2)
+
+        def sweep(state, i):
+            cv, _, ch2, _, _ = state
+            ks = jax.random.split(jax.random.fold_in(kc, i), 3)
+            ch1 = jax.random.bernoulli(ks[0], jax.nn.sigmoid(cv @ W1 + ch2 @ W2.T + b1)).astype(jnp.float32)
+            pv, p2 = jax.nn.sigmoid(ch1 @ W1.T + b0), jax.nn.sigmoid(ch1 @ W2 + b2)
+            cv = jax.random.bernoulli(ks[1], pv).astype(jnp.float32)
+            ch2 = jax.random.bernoulli(ks[2], p2).astype(jnp.float32)
+            return (cv, ch1, ch2, pv, p2), None
+
+        (cv, ch1, ch2, pv, p2), _ = jax.lax.scan(sweep, (cv, ch1, ch2, cv, ch2), jnp.arange(k))
+        m = float(n_chains)
+        grads = ((pv.T @ ch1) / m - (v.T @ mu1) / batch, (ch1.T @ p2) / m - (mu1.T @ mu2) / batch,
+                 pv.mean(0) - v.mean(0), ch1.mean(0) - mu1.mean(0), p2.mean(0) - mu2.mean(0))
+        updates_, opt_state = tx.update(grads, opt_state, params)
+        loss = jnp.mean((v - jax.nn.sigmoid(mu1 @ W1.T + b0)) ** 2)
+        return (optax.apply_updates(params, updates_), opt_state, (cv, ch1, ch2), key), loss
+
+    @jax.jit
+    def run(carry, epoch):
+        params, opt_state, chains, key = carry
+        order = jax.random.permutation(jax.random.fold_in(key, epoch), x_all.shape[0])[: n * batch].reshape(n, batch)
+        (params, opt_state, chains, _), losses = jax.lax.scan(step, (params, opt_state, chains, key), order)
+        return (params, opt_state, chains, key), losses.mean()
+
+    return run, (params, tx.init(params), chains, jax.random.PRNGKey(1))
+
+
 # benchmarks.models' model name -> (images, batch) -> (epoch_fn, carry): the floor of the same work, built but
 # not run; epoch_fn(carry, epoch) -> (carry, mean loss) trains one epoch
 FLOORS = {
@@ -136,6 +190,7 @@ FLOORS = {
     "vae": vae_bce,
     "rbm-cd1": lambda images, batch: rbm(images, batch, k=1),
     "rbm-cd10": lambda images, batch: rbm(images, batch, k=10),
+    "dbm": dbm,
 }
 
 

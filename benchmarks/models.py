@@ -1,7 +1,7 @@
 """Throughput: jaxae (scan, step) vs a hand-written JAX loop and the chapter's PyTorch loops (and
 scikit-learn's RBM), same run.
 
-    python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized|rbm-cd1|rbm-cd10 [--epochs 3] [--bf16]
+    python -m benchmarks.models --model ae|conv-ae|vae|vae-binarized|rbm-cd1|rbm-cd10|dbm [--epochs 3] [--bf16]
         [--torch-compile [--torch-compile-mode reduce-overhead]] [--transposed auto,dilated,matmul,subpixel]
 
 Every jaxae row says whether its mode is the one `--mode auto` picks for the model on this backend
@@ -17,7 +17,7 @@ from benchmarks import floor
 from benchmarks import torch_reference as ref
 from benchmarks.common import emit, flops_per_example, jaxae_throughput, load_data
 from jaxae.nn.conv import TRANSPOSED, transposed_method
-from jaxae.tasks import ae, conv_ae, rbm, rbm_binary, vae
+from jaxae.tasks import ae, conv_ae, dbm, rbm, rbm_binary, vae
 from jaxae.train.loop import choose_mode
 
 # name -> (jaxae task factory, reference (images, batch, epochs) -> dict or None, note); RBMs at the
@@ -33,12 +33,14 @@ MODELS = {
     "rbm-cd1": (lambda: rbm.task(rbm.RBMConfig(n_hidden=500, k=1)), ref.rbm_throughput, "784-500 RBM, CD-1"),
     "rbm-cd10": (lambda: rbm.task(rbm.RBMConfig(n_hidden=500, k=10)),
                  lambda images, b, e: ref.rbm_throughput(images, b, e, k=10), "784-500 RBM, CD-10"),
+    "dbm": (lambda: dbm.task(dbm.DBMConfig()), None,
+            "784-500-1000 DBM joint training: 10 mean-field updates, 100 chains x 5 sweeps (no PyTorch counterpart)"),
     # the chapter's MovieLens recommender: one example per user (943 x 1,682 ML-100K u1 matrix)
     "cf-rbm-chapter": (lambda: rbm_binary.task(), ref.chapter_recommender_throughput,
                        "chapter's like/dislike RBM on ML-100K u1, 200 hidden, CD-10"),
 }
 EXTRA = {"rbm-cd1": ("sklearn-pcd1", ref.sklearn_rbm_throughput)}
-BATCH = {"rbm-cd1": 100, "rbm-cd10": 100, "cf-rbm-chapter": 100}  # the issues' RBM batch; the chapter's AEs use 128
+BATCH = {"rbm-cd1": 100, "rbm-cd10": 100, "cf-rbm-chapter": 100, "dbm": 100}  # the issues' RBM batch; the chapter's AEs use 128
 DATA = {"cf-rbm-chapter": "ml-100k/u1"}  # default: MNIST (see load_data)
 COMPILABLE = ("ae", "conv-ae", "vae")  # references that take compile=True
 MIN_EPOCHS = {"cf-rbm-chapter": 50}  # an epoch is 9 steps: time more of them

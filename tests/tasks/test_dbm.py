@@ -2,6 +2,10 @@
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import numpy as np
@@ -104,3 +108,39 @@ def test_the_classifier_network_is_a_mean_field_update_then_the_top_layer():
     np.testing.assert_allclose(dbm_classifier.logits(net, v, q), mu2[:, :3], atol=1e-5)
     with pytest.raises(ConfigError, match="--pretrained"):
         dbm_classifier.task(dbm_classifier.ClassifierConfig())
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.slow  # a minute: three processes; the in-process stage test above runs by default
+def test_sigkill_in_a_pretraining_stage_then_resume_is_the_uninterrupted_dbm(tmp_path):
+    """Killed (SIGKILL, no clean-up) in the middle of layer 2's pretraining, `--resume` rebuilds layer 2's
+    data from layer 1, continues layer 2 from its newest checkpoint and trains the joint stage: the DBM
+    is bit for bit the one of a run never interrupted."""
+    args = ["train", "dbm", "--data", "mnist-mini", "--layers", "16,8", "--pretrain-epochs", "1,40", "--epochs", "2",
+            "--n-chains", "20", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+
+    def start(folder, *extra):
+        return subprocess.Popen([sys.executable, "-m", "jaxae.apps.cli", *args, "--workdir", str(tmp_path / folder),
+                                 *extra], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    reference, killed = start("ref"), start("run")
+    checkpoints = tmp_path / "run" / "layer_2" / "checkpoints"
+    deadline = time.monotonic() + 180
+    while not (checkpoints.is_dir() and any(p.isdigit() and int(p) >= 3 for p in os.listdir(checkpoints))):
+        assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    assert reference.wait(timeout=300) == 0, reference.communicate()
+    saved = sorted(int(p) for p in os.listdir(checkpoints) if p.isdigit())
+    assert saved[-1] < 40 and not (tmp_path / "run" / "joint").exists(), "killed too late to test the stage"
+    resumed = start("run", "--resume")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    a, b = (jaxae.load_run(str(tmp_path / folder / "joint")).state for folder in ("ref", "run"))
+    assert tree_equal(a.params, b.params) and tree_equal(a.est_state, b.est_state)
+    assert [r["epoch"] for r in metrics(str(tmp_path / "run" / "layer_2"))] == list(range(1, 41))
