@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 
 import jax
@@ -168,6 +169,75 @@ def dbm_lower_bound(run: Run, images, chains: int, temperatures: int, mean_field
     return out
 
 
+def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperatures: int, samples: int = 10) -> dict:
+    """The test variational lower bound on log p(v) of a DBN of Bernoulli units (the --workdir of `jaxae train
+    dbn`, `jaxae.rbm.dbn.lower_bound` with `samples` draws per test image) and the AIS log Z of its top RBM
+    (base rate from the top RBM's own training inputs).
+
+    Raises:
+      JaxaeError: label or Gaussian units, data without a log-likelihood, or test inputs that are not binary.
+    """
+    from jaxae.tasks.dbn import load_stack
+
+    n_layers = 0
+    while os.path.isdir(os.path.join(workdir, f"layer_{n_layers + 1}")):
+        n_layers += 1
+    bottom = load_run(os.path.join(workdir, "layer_1"), data_dir)
+    boltzmann = bottom.offers.boltzmann
+    if boltzmann is None or boltzmann.likelihood:
+        why = boltzmann.likelihood if boltzmann else "its bottom layer is not an RBM"
+        raise JaxaeError(f"--ais: the DBN in {workdir} has no test log-likelihood ({why}); drop --ais")
+    top = load_run(os.path.join(workdir, f"layer_{n_layers}"), data_dir) if n_layers > 1 else bottom
+    stack = load_stack(workdir)
+    rbm.dbn.lower_bound(jax.random.key(0), stack, jnp.zeros((1, stack[0].W.shape[0])), 0.0, 1)  # refuses labels
+    test = steps.eval_inputs(bottom.task, bottom.state.key, on_device(bottom.data.test_images))
+    rbm.check_binary(np.asarray(test))
+    top_train = steps.eval_inputs(top.task, top.state.key, on_device(top.data.train_images))
+    key = jax.random.fold_in(steps.eval_key(bottom.state.key), 4)
+    estimate = jax.jit(rbm.ais.log_partition, static_argnums=(3, 4))(
+        key, stack[-1], rbm.ais.base_rate_biases(top_train), chains, temperatures)
+    bound = jax.jit(lambda k, v: rbm.dbn.lower_bound(k, stack, v, 0.0, samples))
+    bounds = np.concatenate([np.asarray(bound(jax.random.fold_in(key, 1 + i), test[i:i + 1000]), np.float64)
+                             for i in range(0, test.shape[0], 1000)])
+    sample_se = float(bounds.std(ddof=1) / math.sqrt(len(bounds)))
+    try:
+        exact = {"exact_log_z": float(rbm.exact_log_partition(stack[-1]))}
+    except JaxaeError:  # no layer of the top RBM small enough to enumerate
+        exact = {}
+    return {**exact, "model": "dbn", "layers": [int(p.W.shape[1]) for p in stack], "epochs": [bottom.epoch, top.epoch],
+            "ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
+            "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+            "bound_samples": samples, "test_unnormalized_bound": float(bounds.mean()),
+            "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
+            "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std)), "n_test": len(bounds)}
+
+
+def dbn_command(args) -> int:
+    """`jaxae eval --run DBN_WORKDIR --ais`: the DBN's test lower bound."""
+    if not args.ais:
+        raise JaxaeError(f"{args.run} holds a DBN's layers: pass --ais for its test lower bound, or --run "
+                         f"{os.path.join(args.run, 'layer_1')} for one layer's metrics")
+    if args.ais_chains < 2 or args.ais_temperatures < 2:
+        raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
+    result = dbn_lower_bound(args.run, args.data_dir, args.ais_chains, args.ais_temperatures)
+    print(json.dumps(result))
+    exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
+    print(f"dbn {'-'.join(map(str, result['layers']))}: AIS log Z of the top RBM {result['ais_log_z']:.2f} ± "
+          f"{result['ais_log_z_stderr']:.2f}{exact} ({result['ais_chains']} chains, {result['ais_temperatures']} temperatures, "
+          f"effective sample size {result['ais_ess']:.0f}), test lower bound on log p(v) "
+          f"{result['test_lower_bound']:.2f} ± {result['test_lower_bound_stderr']:.2f} nats over {result['n_test']} "
+          "test images")
+    _warn_ess(result)
+    return 0
+
+
+def _warn_ess(result: dict) -> None:
+    if result["ais_ess"] < 0.1 * result["ais_chains"] or result["ais_log_z_stderr"] > 0.5:
+        print("jaxae: warning: the AIS weights are dominated by a few chains, so log Z is probably "
+              "underestimated and the log-likelihood (or bound) too good; rerun with more --ais-temperatures and "
+              "--ais-chains and compare", file=sys.stderr)
+
+
 def recommender_metrics(run: Run, n: int = 10) -> dict:
     """Top-n metrics of the run's predictions (made from the training ratings only) and the RMSE /
     MAE of the global-mean and user+item bias baselines on the same split."""
@@ -183,6 +253,11 @@ def recommender_metrics(run: Run, n: int = 10) -> dict:
 
 
 def eval_command(args) -> int:
+    if not os.path.isfile(os.path.join(args.run, "config.json")):
+        if os.path.isdir(os.path.join(args.run, "joint")):
+            raise JaxaeError(f"{args.run} holds a DBM's stages; evaluate the DBM with --run {os.path.join(args.run, 'joint')}")
+        if os.path.isdir(os.path.join(args.run, "layer_1")):
+            return dbn_command(args)
     run = load_run(args.run, args.data_dir, args.index)
     if args.ais:
         if run.offers.boltzmann is None and run.offers.deep_boltzmann is None:
@@ -205,10 +280,7 @@ def eval_command(args) -> int:
               f"{result['test_log_likelihood_stderr']:.2f} nats over {result['n_test']} test images"
               f" (AIS effective sample size {result['ais_ess']:.0f} of {result['ais_chains']} chains)")
     if "ais_log_z" in result:
-        if result["ais_ess"] < 0.1 * result["ais_chains"] or result["ais_log_z_stderr"] > 0.5:
-            print("jaxae: warning: the AIS weights are dominated by a few chains, so log Z is probably "
-                  "underestimated and the log-likelihood (or bound) too good; rerun with more --ais-temperatures and "
-                  "--ais-chains and compare", file=sys.stderr)
+        _warn_ess(result)
     if "precision@10" in result:
         errors = (f"RMSE {result['test_rmse']:.4f}, MAE {result['test_mae']:.4f}" if "test_rmse" in result
                   else f"like/dislike MAE {result['test_mae']:.4f}")

@@ -72,6 +72,16 @@ def test_dbn_cli(tmp_path, capsys):
     assert cli.main(["eval", "--run", os.path.join(run, "layer_1"), "--ais", "--ais-chains", "10",
                      "--ais-temperatures", "200", "--no-progress"]) == 0
     capsys.readouterr()
+    # the whole DBN: its test lower bound, the top RBM's log Z by AIS (here also by enumeration of 10 units)
+    assert cli.main(["eval", "--run", run, "--ais", "--ais-chains", "50", "--ais-temperatures", "2000",
+                     "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    result = json.loads(out[0])
+    assert abs(result["ais_log_z"] - result["exact_log_z"]) < 4 * result["ais_log_z_stderr"] + 0.05
+    assert result["layers"] == [20, 10] and result["n_test"] == 2000 and -400 < result["test_lower_bound"] < 0
+    assert "test lower bound on log p(v)" in out[1]
+    assert cli.main(["eval", "--run", run]) == 2
+    assert "pass --ais for its test lower bound" in capsys.readouterr().err
     # every layer reopens: the upper layers' data are rebuilt from the layers below
     for layer in ("layer_1", "layer_2"):
         assert cli.main(["eval", "--run", os.path.join(run, layer), "--no-progress"]) == 0
