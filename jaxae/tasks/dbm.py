@@ -54,8 +54,14 @@ class DBMLayerConfig:
     Attributes:
       n_hidden: hidden units.
       position: "bottom", "middle", "top" or "only": which weights are doubled.
-      k, k_final, k_ramp_steps: CD-k, the sweeps growing linearly to k_final over k_ramp_steps steps.
-      learning_rate, momentum, final_momentum, momentum_switch, weight_decay: SGD as for `rbm`.
+      k: Gibbs sweeps of CD-k at the start.
+      k_final: the sweeps grow linearly to this (0: k throughout) ...
+      k_ramp_steps: ... over this many steps.
+      learning_rate: SGD step size, as for `rbm`.
+      momentum: momentum before momentum_switch steps.
+      final_momentum: momentum from then on.
+      momentum_switch: the step at which the momentum changes.
+      weight_decay: L2 weight cost on the weights.
       binarize: how the layer's inputs are made binary (see preprocess_fn).
     """
 
@@ -122,8 +128,9 @@ class DBMConfig:
       layers: hidden layer sizes, bottom up (e.g. 500,1000).
       pretrain_epochs: epochs of each pretraining RBM, bottom up (0 everywhere: no pretraining, the
         joint training starts from small random weights).
-      pretrain_k, pretrain_k_final: CD-k of the pretraining RBMs, the sweeps growing from pretrain_k
-        to pretrain_k_final over each layer's training (0: constant).
+      pretrain_k: CD-k of the pretraining RBMs at the start of each layer's training.
+      pretrain_k_final: the sweeps grow from pretrain_k to this over each layer's training
+        (0: constant).
       pretrain_learning_rate: SGD step size of the pretraining RBMs.
       k: Gibbs sweeps of the persistent chains per joint-training step (the paper: 5).
       n_chains: persistent chains (the paper: 100).
@@ -133,7 +140,9 @@ class DBMConfig:
       final_learning_rate: ... divided by 1 + lr_decay every step down to this (the paper: 1e-4).
       lr_decay: the per-step decay (1.5e-5: the rate reaches 1e-4 after about 153,000 steps, 256 epochs
         at batch 100).
-      momentum, final_momentum, momentum_switch: momentum 0.5, then 0.9 after 3000 steps (5 epochs).
+      momentum: SGD momentum at the start (0.5) ...
+      final_momentum: ... this after momentum_switch steps (0.9) ...
+      momentum_switch: ... 3000 steps (5 epochs at batch 100).
       weight_decay: L2 weight cost on the weights (the paper: 2e-4).
       binarize: "dynamic" (a fresh Bernoulli draw of the pixels per batch, the paper's), "static",
         "none" (already binary) or "probabilities" (grey levels as they are: no likelihood then).
