@@ -95,6 +95,9 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ais", action="store_true", help="RBMs: AIS estimate of log Z and the test log-likelihood")
     ev.add_argument("--ais-chains", type=int, default=100, help="AIS chains (default: 100)")
     ev.add_argument("--ais-temperatures", type=int, default=14_500, help="AIS temperatures (default: 14500)")
+    ev.add_argument("--ais-schedule", choices=("uniform", "salakhutdinov"), default="uniform",
+                    help="spacing of the AIS temperatures: uniform, or salakhutdinov (Salakhutdinov & Murray 2008: "
+                         "denser near 1; default: uniform)")
 
     sa = commands.add_parser("sample", help="pictures from a trained run: prior samples, interpolation, "
                              "latent map, denoising; `jaxae sample dbn` draws digits from a DBN",

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,10 +40,11 @@ def check_finite_params(run: Run) -> None:
 
 
 def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 100, limit: int | None = None,
-                 progress: bool = True, ais_chains: int = 0, ais_temperatures: int = 14_500) -> dict:
+                 progress: bool = True, ais_chains: int = 0, ais_temperatures: int = 14_500,
+                 ais_schedule: str = "uniform") -> dict:
     """Test metrics of the run's model and, for models with an importance-sampled likelihood, the
     k-sample IS-NLL; for RBMs with `ais_chains` > 0, the AIS estimate of log Z and the test
-    log-likelihood.
+    log-likelihood (AIS with `ais_temperatures` spaced by `ais_schedule`, see `jaxae.rbm.ais.temperatures`).
 
     Returns:
       A dict; written to RUN/eval.json too.
@@ -66,9 +68,9 @@ def evaluate_run(run: Run, k: int = 5000, chunk: int = 500, batch_size: int = 10
     if offers.recommender is not None:
         result.update(recommender_metrics(run))
     if offers.boltzmann is not None and ais_chains:
-        result.update(rbm_likelihood(run, images, ais_chains, ais_temperatures))
+        result.update(rbm_likelihood(run, images, ais_chains, ais_temperatures, ais_schedule))
     if offers.deep_boltzmann is not None and ais_chains:
-        result.update(dbm_lower_bound(run, images, ais_chains, ais_temperatures))
+        result.update(dbm_lower_bound(run, images, ais_chains, ais_temperatures, ais_schedule))
     RunDir(run.path).write_eval(result)
     summaries = summaries_lib.for_run(RunDir(run.path), run.train.log)
     if summaries is not None:  # the evaluation beside the training curves, at the run's epoch
@@ -95,7 +97,7 @@ def pca_baseline(run: Run, images) -> dict:
             "pca_test_squared_error": float(jnp.mean(pca.squared_error(fit_pca(run), test)))}
 
 
-def rbm_likelihood(run: Run, images, chains: int, temperatures: int) -> dict:
+def rbm_likelihood(run: Run, images, chains: int, temperatures: int, schedule: str = "uniform") -> dict:
     """AIS log Z (base rate from the binarized training data) and the mean test log-likelihood
     -F(v) - log Z; with at most 24 units in an enumerable layer, also the exact log Z.
 
@@ -113,14 +115,15 @@ def rbm_likelihood(run: Run, images, chains: int, temperatures: int) -> dict:
     train = steps.eval_inputs(run.task, run.state.key, on_device(run.data.train_images))
     test = steps.eval_inputs(run.task, run.state.key, on_device(images))
     key = jax.random.fold_in(steps.eval_key(run.state.key), 4)
-    estimate = jax.jit(rbm.ais.log_partition, static_argnums=(3, 4))(
-        key, params, rbm.ais.base_rate_biases(train), chains, temperatures)
+    estimate = jax.jit(rbm.ais.log_partition, static_argnums=(3, 4, 5))(
+        key, params, rbm.ais.base_rate_biases(train), chains, temperatures, schedule)
     free_energies = np.asarray(rbm.free_energy(params, test), np.float64)
     mean_free_energy = float(free_energies.mean())
     # standard error of the mean log-likelihood: the test sample's spread and the AIS error of log Z
     sample_se = float(free_energies.std(ddof=1) / math.sqrt(len(free_energies)))
-    out = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
+    out: dict[str, Any] = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
            "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+           "ais_schedule": schedule,
            "test_mean_free_energy": mean_free_energy,
            "test_log_likelihood": -mean_free_energy - float(estimate.log_z),
            "test_log_likelihood_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
@@ -132,7 +135,8 @@ def rbm_likelihood(run: Run, images, chains: int, temperatures: int) -> dict:
     return out
 
 
-def dbm_lower_bound(run: Run, images, chains: int, temperatures: int, mean_field_updates: int = 50) -> dict:
+def dbm_lower_bound(run: Run, images, chains: int, temperatures: int, schedule: str = "uniform",
+                    mean_field_updates: int = 50) -> dict:
     """AIS log Z of a DBM (over its odd layers, base rate from the binarized training data) and the mean
     test variational lower bound on log p(v) (mean field with `mean_field_updates` updates); with at
     most 24 units in the odd layers, also the exact log Z.
@@ -150,14 +154,15 @@ def dbm_lower_bound(run: Run, images, chains: int, temperatures: int, mean_field
     test = steps.eval_inputs(run.task, run.state.key, on_device(images))
     rbm.dbm.check_binary(np.asarray(test))
     key = jax.random.fold_in(steps.eval_key(run.state.key), 4)
-    estimate = jax.jit(rbm.dbm.log_partition, static_argnums=(3, 4))(
-        key, params, rbm.ais.base_rate_biases(train), chains, temperatures)
+    estimate = jax.jit(rbm.dbm.log_partition, static_argnums=(3, 4, 5))(
+        key, params, rbm.ais.base_rate_biases(train), chains, temperatures, schedule)
     updates = max(mean_field_updates, deep.mean_field_updates)
     bound = jax.jit(lambda v: rbm.dbm.unnormalized_bound(params, v, rbm.dbm.mean_field(params, v, updates, deep.damping)))
     bounds = np.concatenate([np.asarray(bound(test[i:i + 1000]), np.float64) for i in range(0, test.shape[0], 1000)])
     sample_se = float(bounds.std(ddof=1) / math.sqrt(len(bounds)))
-    out = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
+    out: dict[str, Any] = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
            "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+           "ais_schedule": schedule,
            "mean_field_updates": updates, "test_unnormalized_bound": float(bounds.mean()),
            "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
            "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
@@ -169,7 +174,8 @@ def dbm_lower_bound(run: Run, images, chains: int, temperatures: int, mean_field
     return out
 
 
-def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperatures: int, samples: int = 10) -> dict:
+def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperatures: int, schedule: str = "uniform",
+                    samples: int = 10) -> dict:
     """The test variational lower bound on log p(v) of a DBN of Bernoulli units (the --workdir of `jaxae train
     dbn`, `jaxae.rbm.dbn.lower_bound` with `samples` draws per test image) and the AIS log Z of its top RBM
     (base rate from the top RBM's own training inputs).
@@ -194,8 +200,8 @@ def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperature
     rbm.check_binary(np.asarray(test))
     top_train = steps.eval_inputs(top.task, top.state.key, on_device(top.data.train_images))
     key = jax.random.fold_in(steps.eval_key(bottom.state.key), 4)
-    estimate = jax.jit(rbm.ais.log_partition, static_argnums=(3, 4))(
-        key, stack[-1], rbm.ais.base_rate_biases(top_train), chains, temperatures)
+    estimate = jax.jit(rbm.ais.log_partition, static_argnums=(3, 4, 5))(
+        key, stack[-1], rbm.ais.base_rate_biases(top_train), chains, temperatures, schedule)
     bound = jax.jit(lambda k, v: rbm.dbn.lower_bound(k, stack, v, 0.0, samples))
     bounds = np.concatenate([np.asarray(bound(jax.random.fold_in(key, 1 + i), test[i:i + 1000]), np.float64)
                              for i in range(0, test.shape[0], 1000)])
@@ -207,6 +213,7 @@ def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperature
     return {**exact, "model": "dbn", "layers": [int(p.W.shape[1]) for p in stack], "epochs": [bottom.epoch, top.epoch],
             "ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
             "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+           "ais_schedule": schedule,
             "bound_samples": samples, "test_unnormalized_bound": float(bounds.mean()),
             "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
             "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std)), "n_test": len(bounds)}
@@ -219,11 +226,11 @@ def dbn_command(args) -> int:
                          f"{os.path.join(args.run, 'layer_1')} for one layer's metrics")
     if args.ais_chains < 2 or args.ais_temperatures < 2:
         raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
-    result = dbn_lower_bound(args.run, args.data_dir, args.ais_chains, args.ais_temperatures)
+    result = dbn_lower_bound(args.run, args.data_dir, args.ais_chains, args.ais_temperatures, args.ais_schedule)
     print(json.dumps(result))
     exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
     print(f"dbn {'-'.join(map(str, result['layers']))}: AIS log Z of the top RBM {result['ais_log_z']:.2f} ± "
-          f"{result['ais_log_z_stderr']:.2f}{exact} ({result['ais_chains']} chains, {result['ais_temperatures']} temperatures, "
+          f"{result['ais_log_z_stderr']:.2f}{exact} ({result['ais_chains']} chains, {result['ais_temperatures']} {result['ais_schedule']} temperatures, "
           f"effective sample size {result['ais_ess']:.0f}), test lower bound on log p(v) "
           f"{result['test_lower_bound']:.2f} ± {result['test_lower_bound_stderr']:.2f} nats over {result['n_test']} "
           "test images")
@@ -265,12 +272,13 @@ def eval_command(args) -> int:
         if args.ais_chains < 2 or args.ais_temperatures < 2:
             raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
     result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress,
-                          ais_chains=args.ais_chains if args.ais else 0, ais_temperatures=args.ais_temperatures)
+                          ais_chains=args.ais_chains if args.ais else 0, ais_temperatures=args.ais_temperatures,
+                          ais_schedule=args.ais_schedule)
     print(json.dumps(result))
     if "test_lower_bound" in result:
         exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
         print(f"{run.model} epoch {run.epoch}: AIS log Z {result['ais_log_z']:.2f} ± {result['ais_log_z_stderr']:.2f}"
-              f"{exact} ({result['ais_chains']} chains, {result['ais_temperatures']} temperatures, effective sample "
+              f"{exact} ({result['ais_chains']} chains, {result['ais_temperatures']} {result['ais_schedule']} temperatures, effective sample "
               f"size {result['ais_ess']:.0f}), test lower bound on log p(v) {result['test_lower_bound']:.2f} ± "
               f"{result['test_lower_bound_stderr']:.2f} nats over {result['n_test']} test images")
     elif "ais_log_z" in result:

@@ -46,13 +46,14 @@ def test_exact_log_z_and_marginal_sum_out_the_even_layers_correctly(sizes):
     np.testing.assert_allclose(dbm.exact_log_marginal(params, v, chunk=8), brute_log_marginal(params, v), rtol=1e-6)
 
 
-@pytest.mark.parametrize("sizes,seed", [((12, 8, 10), 1), ((10, 6, 8, 6), 2)])
-def test_ais_log_z_of_strongly_coupled_dbms_matches_enumeration(sizes, seed):
+@pytest.mark.parametrize("sizes,seed,schedule", [((12, 8, 10), 1, "uniform"), ((10, 6, 8, 6), 2, "uniform"),
+                                                  ((12, 8, 10), 3, "salakhutdinov")])
+def test_ais_log_z_of_strongly_coupled_dbms_matches_enumeration(sizes, seed, schedule):
     params = random_dbm(seed, sizes, scale=2.0)
     exact = float(dbm.exact_log_partition(params))
     b_a = jnp.asarray(np.random.default_rng(seed).normal(0.0, 0.5, sizes[0]), jnp.float32)
-    run = jax.jit(dbm.log_partition, static_argnames=("n_chains", "n_temperatures"))
-    result = run(jax.random.key(seed), params, b_a, n_chains=100, n_temperatures=10_000)
+    run = jax.jit(dbm.log_partition, static_argnames=("n_chains", "n_temperatures", "schedule"))
+    result = run(jax.random.key(seed), params, b_a, n_chains=100, n_temperatures=10_000, schedule=schedule)
     error = abs(float(result.log_z) - exact)
     assert error < 0.05, (float(result.log_z), exact)
     assert error < 4 * float(result.log_z_std) + 1e-3, (float(result.log_z), exact, float(result.log_z_std))

@@ -48,8 +48,10 @@ def test_dbm_cli_trains_evaluates_with_ais_and_draws(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "layer 2 (8 hidden)" in out and "joint training, epoch 1" in out
     assert main(["eval", "--run", f"{workdir}/joint", "--ais", "--ais-chains", "50", "--ais-temperatures", "3000",
-                 "--no-progress"]) == 0
-    result = json.loads(capsys.readouterr().out.splitlines()[0])
+                 "--ais-schedule", "salakhutdinov", "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    result = json.loads(out[0])
+    assert result["ais_schedule"] == "salakhutdinov" and "3000 salakhutdinov temperatures" in out[1]
     # 16 + 0 odd units: the exact log Z is there to check AIS against
     assert abs(result["ais_log_z"] - result["exact_log_z"]) < 4 * result["ais_log_z_stderr"] + 0.05
     assert result["test_lower_bound"] < 0 and result["mean_field_updates"] == 50

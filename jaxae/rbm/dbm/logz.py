@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxae.errors import ConfigError, check_count
-from jaxae.rbm.ais import AISResult, from_log_weights
+from jaxae.rbm.ais import AISResult, from_log_weights, temperatures
 from jaxae.rbm.dbm.core import DBMParams, check_params, check_visible, layer_logits, parity
 from jaxae.rbm.exact import MAX_ENUMERATED, all_binary
 
@@ -122,7 +122,7 @@ def _tempered_half_step(key, params: DBMParams, layers: list, odd: bool, beta, b
 
 
 def log_partition(key: jax.Array, params: DBMParams, b_a: jax.Array | None = None, n_chains: int = 100,
-                  n_temperatures: int = 20_000) -> AISResult:
+                  n_temperatures: int = 20_000, schedule: str = "uniform") -> AISResult:
     """AIS estimate of log Z of a DBM of any depth, annealing over its odd layers (module docstring).
 
     Args:
@@ -131,20 +131,22 @@ def log_partition(key: jax.Array, params: DBMParams, b_a: jax.Array | None = Non
       b_a: (n_visible,) base-rate visible biases (`jaxae.rbm.ais.base_rate_biases` of the training data),
         or None for the uniform base model.
       n_chains: independent AIS runs (static, >= 2).
-      n_temperatures: inverse temperatures spaced uniformly in [0, 1] (static, >= 2); the paper used 20,000.
+      n_temperatures: inverse temperatures in [0, 1] (static, >= 2); the paper used 20,000.
+      schedule: their spacing (static): "uniform" or "salakhutdinov" (`jaxae.rbm.ais.temperatures`).
 
     Returns:
       AISResult (log Z, its standard error, the log weights, their effective sample size).
 
     Raises:
-      ConfigError: fewer than 2 chains or temperatures, or traced counts (mark them static under jit).
+      ConfigError: fewer than 2 chains or temperatures, traced counts (mark them static under jit), or an
+        unknown schedule.
     """
     n_chains = check_count("n_chains", n_chains, 2, where="dbm.log_partition")
     n_temperatures = check_count("n_temperatures", n_temperatures, 2, where="dbm.log_partition")
     check_params(params)
     dtype = jnp.promote_types(params.weights[0].dtype, jnp.float32)
     b_a = jnp.zeros((params.sizes[0],), dtype) if b_a is None else jnp.asarray(b_a, dtype)
-    betas = jnp.linspace(0.0, 1.0, n_temperatures, dtype=dtype)
+    betas = temperatures(n_temperatures, schedule, dtype)
     k0, k_run = jax.random.split(key)
     layers: list = [None] * (params.depth + 1)
     for l in parity(params, odd=True):  # exact draws from the base model: uniform hidden units
