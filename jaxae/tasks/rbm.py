@@ -83,6 +83,9 @@ class RBMConfig:
                               "and CD rather than --pcd")
         if self.n_chains < 1 or self.learning_rate <= 0 or self.weight_decay < 0:
             raise ConfigError("n_chains must be >= 1, learning_rate > 0 and weight_decay >= 0")
+        if not (0 <= self.momentum < 1 and 0 <= self.final_momentum < 1 and self.momentum_switch >= 0):
+            raise ConfigError(f"momentum and final_momentum must be in [0, 1) and momentum_switch >= 0, got "
+                              f"{self.momentum}, {self.final_momentum}, {self.momentum_switch}")
         if self.lr_decay_steps < 0 or self.lr_decay_begin < 0 or self.final_learning_rate < 0:
             raise ConfigError("lr_decay_steps, lr_decay_begin and final_learning_rate must be >= 0")
         if self.sparsity_cost < 0 or (self.sparsity_cost and not 0 < self.sparsity_target < 1):
@@ -123,8 +126,9 @@ def learning_rate(config: RBMConfig):
 
 def optimizer(config: RBMConfig) -> optax.GradientTransformation:
     """SGD with the practical guide's momentum switch, linear decay and weight decay on W only."""
-    momentum = optax.piecewise_constant_schedule(config.momentum,
-                                                 {config.momentum_switch: config.final_momentum / config.momentum})
+    # two constants joined at the switch (a ratio of the two momenta would divide by zero for momentum 0)
+    momentum = optax.join_schedules([optax.constant_schedule(config.momentum),
+                                     optax.constant_schedule(config.final_momentum)], [config.momentum_switch])
     return optax.chain(
         optax.add_decayed_weights(config.weight_decay, mask=rbm.weights_mask),
         optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate(config), momentum=momentum),

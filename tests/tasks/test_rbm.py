@@ -45,10 +45,25 @@ def test_pcd_chains_round_trip_through_a_checkpoint(tmp_path, small):
 
 @pytest.mark.parametrize("kw", [{"k": 0}, {"n_hidden": 0}, {"binarize": "gray"}, {"learning_rate": -1.0},
                                 {"k": 5, "k_final": 2, "k_ramp_steps": 10}, {"k_final": 10},
-                                {"sparsity_cost": 0.1, "sparsity_target": 0.0}, {"lr_decay_steps": -1}])
+                                {"sparsity_cost": 0.1, "sparsity_target": 0.0}, {"lr_decay_steps": -1},
+                                {"momentum": 1.0}, {"final_momentum": -0.1}, {"momentum_switch": -1}])
 def test_bad_rbm_config(kw):
     with pytest.raises(ConfigError):
         rbm_task.RBMConfig(**kw)
+
+
+@pytest.mark.parametrize("m0,m1", [(0.5, 0.9), (0.0, 0.9), (0.5, 0.0)])
+def test_momentum_switches_at_the_given_step(m0, m1):
+    """The optimizer's momentum is m0 before momentum_switch and m1 from it on (momentum 0 included: it
+    used to divide by zero)."""
+    tx = rbm_task.optimizer(rbm_task.RBMConfig(momentum=m0, final_momentum=m1, momentum_switch=2))
+    params = rbm.init(jax.random.PRNGKey(0), 3, 2)
+    state, seen = tx.init(params), []
+    for _ in range(4):
+        _, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
+        seen.append(float(state[1].hyperparams["momentum"]))
+    # inject_hyperparams records the value used by the update just made (steps 0, 1, 2, 3)
+    np.testing.assert_allclose(seen, [m0, m0, m1, m1], rtol=1e-7)
 
 
 def test_rbm_cli_train_and_pictures(tmp_path, capsys):
