@@ -122,11 +122,11 @@ def rbm_likelihood(run: Run, images, chains: int, temperatures: int, schedule: s
     # standard error of the mean log-likelihood: the test sample's spread and the AIS error of log Z
     sample_se = float(free_energies.std(ddof=1) / math.sqrt(len(free_energies)))
     out: dict[str, Any] = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
-           "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
-           "ais_schedule": schedule,
-           "test_mean_free_energy": mean_free_energy,
-           "test_log_likelihood": -mean_free_energy - float(estimate.log_z),
-           "test_log_likelihood_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
+                           "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+                           "ais_schedule": schedule,
+                           "test_mean_free_energy": mean_free_energy,
+                           "test_log_likelihood": -mean_free_energy - float(estimate.log_z),
+                           "test_log_likelihood_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
     try:
         out["exact_log_z"] = float(rbm.exact_log_partition(params))
     except JaxaeError:  # no layer small enough to enumerate
@@ -161,11 +161,11 @@ def dbm_lower_bound(run: Run, images, chains: int, temperatures: int, schedule: 
     bounds = np.concatenate([np.asarray(bound(test[i:i + 1000]), np.float64) for i in range(0, test.shape[0], 1000)])
     sample_se = float(bounds.std(ddof=1) / math.sqrt(len(bounds)))
     out: dict[str, Any] = {"ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
-           "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
-           "ais_schedule": schedule,
-           "mean_field_updates": updates, "test_unnormalized_bound": float(bounds.mean()),
-           "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
-           "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
+                           "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
+                           "ais_schedule": schedule,
+                           "mean_field_updates": updates, "test_unnormalized_bound": float(bounds.mean()),
+                           "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
+                           "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std))}
     try:
         out["exact_log_z"] = float(rbm.dbm.exact_log_partition(params))
     except JaxaeError:  # too many odd units to enumerate
@@ -213,10 +213,21 @@ def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperature
     return {**exact, "model": "dbn", "layers": [int(p.W.shape[1]) for p in stack], "epochs": [bottom.epoch, top.epoch],
             "ais_log_z": float(estimate.log_z), "ais_log_z_stderr": float(estimate.log_z_std),
             "ais_ess": float(estimate.ess), "ais_chains": chains, "ais_temperatures": temperatures,
-           "ais_schedule": schedule,
+            "ais_schedule": schedule,
             "bound_samples": samples, "test_unnormalized_bound": float(bounds.mean()),
             "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
             "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std)), "n_test": len(bounds)}
+
+
+def check_ais_options(args) -> None:
+    """Refuses --ais-chains, --ais-temperatures and --ais-schedule that AIS cannot run, before any work."""
+    if args.ais_chains < 2 or args.ais_temperatures < 2:
+        raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
+    try:  # the schedule's own minimum
+        rbm.ais.temperatures(args.ais_temperatures, args.ais_schedule)
+    except ConfigError as e:
+        raise ConfigError(f"--ais-schedule {args.ais_schedule} with --ais-temperatures {args.ais_temperatures}: {e}; "
+                          "raise --ais-temperatures") from e
 
 
 def dbn_command(args) -> int:
@@ -224,8 +235,7 @@ def dbn_command(args) -> int:
     if not args.ais:
         raise JaxaeError(f"{args.run} holds a DBN's layers: pass --ais for its test lower bound, or --run "
                          f"{os.path.join(args.run, 'layer_1')} for one layer's metrics")
-    if args.ais_chains < 2 or args.ais_temperatures < 2:
-        raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
+    check_ais_options(args)
     result = dbn_lower_bound(args.run, args.data_dir, args.ais_chains, args.ais_temperatures, args.ais_schedule)
     print(json.dumps(result))
     exact = f" (exact {result['exact_log_z']:.2f})" if "exact_log_z" in result else ""
@@ -269,8 +279,7 @@ def eval_command(args) -> int:
     if args.ais:
         if run.offers.boltzmann is None and run.offers.deep_boltzmann is None:
             raise JaxaeError(f"--ais estimates an RBM's or a DBM's log Z, but {args.run} is a {run.model} run; drop --ais")
-        if args.ais_chains < 2 or args.ais_temperatures < 2:
-            raise JaxaeError("--ais-chains and --ais-temperatures must be at least 2")
+        check_ais_options(args)
     result = evaluate_run(run, args.k, args.chunk, args.batch_size, args.limit, progress=not args.no_progress,
                           ais_chains=args.ais_chains if args.ais else 0, ais_temperatures=args.ais_temperatures,
                           ais_schedule=args.ais_schedule)

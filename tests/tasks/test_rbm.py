@@ -84,6 +84,12 @@ def test_rbm_cli_train_and_pictures(tmp_path, capsys):
     free = result["test_free_energy"]
     assert result["test_log_likelihood"] == pytest.approx(-free - result["ais_log_z"], abs=1e-3)
     assert result["ais_log_z_stderr"] < result["test_log_likelihood_stderr"] < 5
+    # a schedule that cannot be laid on so few temperatures is refused before any work, eval.json kept
+    before = (tmp_path / "rbm" / "eval.json").read_text()
+    assert main(["eval", "--run", run, "--ais", "--ais-temperatures", "3", "--ais-schedule", "salakhutdinov",
+                 "--no-progress"]) == 2
+    assert "n_temperatures" in capsys.readouterr().err
+    assert (tmp_path / "rbm" / "eval.json").read_text() == before
 
 
 def test_ais_matches_exact_log_z_on_a_trained_784_20_rbm(mini):
