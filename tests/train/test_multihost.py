@@ -51,7 +51,7 @@ class Launcher:
         for i in range(processes):
             hosts = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id", str(i)]
             env = {**os.environ, **CACHE, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "JAXAE_DISTRIBUTED_TIMEOUT": "15",
-                   "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+                   "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()}
             procs.append(subprocess.Popen([sys.executable, "-m", *command, *(hosts if processes > 1 else [])],
                                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         self.started.extend(procs)

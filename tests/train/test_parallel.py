@@ -21,7 +21,8 @@ DRAWS = ("normal", "bernoulli", "normal axis 1", "uniform", "categorical", "rand
 @pytest.fixture(scope="module")
 def eight_devices():
     """What tests/train/parallel_worker.py measured in a process with 8 forced CPU devices (run once)."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip()
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-m", "tests.train.parallel_worker"], check=False, cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
