@@ -187,7 +187,7 @@ class Checkpointer:
         # Restore onto this process's first device, whatever topology saved it (a CPU run resumed
         # on a GPU, on a machine with more devices, or by another number of processes): Orbax
         # otherwise refuses a topology change.
-        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        device = jax.sharding.make_single_device_sharding(jax.local_devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                                 jax.eval_shape(lambda: target))
         requested = leaf_table(abstract)
