@@ -101,3 +101,12 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         likelihood.main(["--k", "0"])
     assert e.value.code == 2 and "--k, --epochs and --limit must be at least 1" in capsys.readouterr().err
+
+
+def test_refit_reports_the_programs_a_second_fit_reused():
+    from benchmarks import refit
+
+    (row,) = refit.main(["--models", "ae", "--epochs", "1", "--examples", "128"])
+    programs = row["first_programs_compiled"] + row["first_programs_reused"]  # (an earlier test may have compiled some)
+    assert programs >= 2 and row["second_programs_compiled"] == 0 and row["second_programs_reused"] == programs
+    assert row["first_s"] > 0 and row["second_s"] > 0 and row["cpu_model"]

@@ -19,7 +19,7 @@ from jaxae.data.dataset import Dataset, images_of, n_examples, nbytes, take
 from jaxae.errors import ConfigError, Preempted, TrainingDiverged
 from jaxae.estimators import with_precision
 from jaxae.optim import ScaleState, scale_by_model
-from jaxae.train import cost, parallel, steps, stream
+from jaxae.train import cost, parallel, programs, steps, stream
 from jaxae.train import summaries as summaries_lib
 from jaxae.train.checkpoint import Checkpointer, to_host
 from jaxae.train.config import TrainConfig
@@ -169,7 +169,8 @@ def fit(
                          "counts": "matrix products and convolutions, 2 per multiply-add (jaxae.train.cost.step_flops)",
                          "jax": jax.__version__, "backend": jax.default_backend()})
     evaluate_one = functools.partial(steps.evaluate, task, config.eval_batch_size)
-    evaluate = jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if n_models > 1 else evaluate_one)
+    evaluate = programs.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if n_models > 1 else evaluate_one,
+                            _devices(dp, state))
     picture = _picture_fn(task, data) if (run is not None and task.reconstruct) else None
     names = [f"seed{s}_lr{c:g}" for s, c in config.models()] if n_models > 1 else []
     summaries = summaries_lib.for_run(run, config.log, names) if run is not None and primary else None
@@ -345,7 +346,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     if mode == "scan":
         one_epoch = functools.partial(steps.train_epoch, task, batch, **kw, shuffled=config.shuffle)
         epoch_fn = compile_fn(jax.vmap(one_epoch, in_axes=(0, None)) if many else one_epoch, 1)
-        compiled = epoch_fn.lower(state, images).compile()
+        compiled = _compile(epoch_fn.lower(state, images), dp, state)
         return (lambda state, images, epoch: compiled(state, images)), time.perf_counter() - t0
 
     if mode == "stream":
@@ -366,7 +367,7 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
     stack = lambda out: jax.tree.map(lambda *xs: np.stack(xs, axis=-1), *to_host(out))  # noqa: E731
     step = step_program(task, config, dp)
     perm0 = shuffle(state.key, 0)
-    compiled = step.lower(state, images, perm0, 0).compile()
+    compiled = _compile(step.lower(state, images, perm0, 0), dp, state)
 
     def run_epoch(state, images, epoch):
         perm = shuffle(state.key, epoch)
@@ -377,6 +378,16 @@ def compile_epoch(task: Task, config: TrainConfig, mode: str, state: TrainState,
         return state, stack(out)
 
     return run_epoch, time.perf_counter() - t0
+
+
+def _devices(dp, state) -> tuple[int, ...]:
+    """The ids of the devices the run's programs execute on."""
+    return tuple(d.id for d in dp.devices) if dp else programs.devices_of(state)
+
+
+def _compile(lowered, dp, state):
+    """The lowering's executable, reused from an earlier fit when the program is the same (jaxae.train.programs)."""
+    return dp.compile(lowered) if dp else programs.compile(lowered, programs.devices_of(state))
 
 
 def _step_options(config: TrainConfig, dp) -> dict[str, Any]:
@@ -437,7 +448,8 @@ def _picture_fn(task: Task, data: Dataset) -> Callable | None:
         return None
     raw = jax.device_put(take(data.test_images, slice(0, N_PICTURE)))
     key = jax.random.PRNGKey(0)
-    reconstruct = jax.jit(lambda params: reconstruct_fn(params, task.preprocess(key, raw)))
+    reconstruct = programs.jit(lambda params: reconstruct_fn(params, task.preprocess(key, raw)),
+                               programs.devices_of(raw))
     images = images_of(raw)
     originals = np.asarray(jax.device_get(images), np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
 

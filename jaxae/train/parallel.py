@@ -18,6 +18,7 @@ from jax.sharding import Mesh, NamedSharding
 
 from jaxae.errors import ConfigError
 from jaxae import rand
+from jaxae.train import programs
 
 AXIS = "data"  # the mesh's (and pmap's) device axis
 
@@ -107,6 +108,11 @@ class DataParallel:
         del n_args
         return jax.jit(self.pin(fn), donate_argnums=0)
 
+    def compile(self, lowered):
+        """The executable of a lowering of `self.jit(...)`, reused when an identical one was compiled
+        before (jaxae.train.programs)."""
+        return programs.compile(lowered, tuple(d.id for d in self.devices))
+
 
 class Pmap(DataParallel):
     """`jax.pmap` (in maintenance mode since JAX 0.8, where it became jit over shard_map; kept as the
@@ -175,6 +181,9 @@ class Pmap(DataParallel):
                           devices=self.devices, donate_argnums=1)
         lanes = jax.device_put(np.arange(self.size), self.batch)
         return _WithLanes(mapped, lanes)
+
+    def compile(self, lowered):
+        return _WithLanes(programs.compile(lowered.mapped, tuple(d.id for d in self.devices)), lowered.lanes)
 
 
 class _WithLanes:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from jaxae.data.dataset import n_examples, nbytes, take
 from jaxae.errors import CheckpointError, ConfigError
-from jaxae.train import steps
+from jaxae.train import programs, steps
 from jaxae.train.checkpoint import Checkpointer, to_host
 from jaxae.train.parallel import AXIS
 
@@ -164,7 +164,9 @@ class Stream:
         shaped = jax.tree.map(lambda a: np.zeros((k, p.rows * p.parts) + a.shape[1:], a.dtype), local)
         abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self._sharding)
                                 if self._sharding is not None else jax.ShapeDtypeStruct(a.shape, a.dtype), shaped)
-        self._compiled[k] = self._jit.lower(state, abstract).compile()
+        lowered = self._jit.lower(state, abstract)
+        self._compiled[k] = (self.dp.compile(lowered) if self.dp is not None
+                             else programs.compile(lowered, programs.devices_of(state)))
 
     def _place(self, record: dict) -> dict:
         """Runs in Grain's thread: the chunk on the devices (each process gives its own rows)."""

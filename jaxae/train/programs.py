@@ -1,0 +1,97 @@
+"""Compiled programs reused between `fit` calls in one process.
+
+Each `fit` builds its step, epoch and evaluation functions afresh (they close over the task), so JAX's
+own jit cache, keyed on the function object, misses on every call and XLA compiles the same program
+again: a resumed run, a sweep in a notebook, `jaxae eval` after `jaxae train` in one script. Here a
+lowering is keyed on what decides the executable: its StableHLO text (shapes, dtypes, shardings,
+donation and every constant), its argument and result trees, and the devices it runs on. An equal key
+gets the executable compiled before; XLA compiles deterministically, so the results are bitwise the
+same (tests/train/test_programs.py). Tracing and lowering still run each time; only XLA's compile,
+the bulk of a small program's start-up, is saved.
+
+This is the one cache the trainer keeps (../STYLE.md asks for none): it holds no state of a run and
+changes no result, like JAX's jit cache it stands beside. It keeps the CAPACITY most recently used
+programs; `clear()` drops them. A program with host callbacks (`jax.debug.print`, `pure_callback`) is
+compiled every time: its callbacks are numbered in the text, so two such programs could look alike.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+CAPACITY = 64
+
+_programs: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+_lock = threading.Lock()
+_counts = {"hits": 0, "misses": 0}
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    size: int
+
+
+def compile(lowered: jax.stages.Lowered, devices: tuple[int, ...]) -> jax.stages.Compiled:
+    """`lowered.compile()`, or the executable compiled earlier for an identical lowering on `devices`
+    (the ids of the devices it runs on, in order)."""
+    text = lowered.as_text()
+    if "callback" in text:  # host callbacks are numbered per program, not named: two would share one
+        return lowered.compile()
+    key = (hashlib.sha256(text.encode()).hexdigest(), lowered.in_tree, lowered.out_tree, tuple(devices))
+    with _lock:
+        compiled = _programs.get(key)
+        if compiled is not None:
+            _programs.move_to_end(key)
+            _counts["hits"] += 1
+            return compiled
+    compiled = lowered.compile()
+    with _lock:
+        _counts["misses"] += 1
+        _programs[key] = compiled
+        while len(_programs) > CAPACITY:
+            _programs.popitem(last=False)
+    return compiled
+
+
+def jit(fn, devices: tuple[int, ...], **options):
+    """`jax.jit(fn, **options)` whose call compiles through `compile` (once per argument shapes,
+    dtypes and shardings), so a later `fit` with the same program reuses its executable."""
+    jitted = jax.jit(fn, **options)
+    compiled: dict[Any, Any] = {}
+
+    def call(*args):
+        leaves, tree = jax.tree.flatten(args)
+        signature = (tree, tuple((np.shape(x), getattr(x, "dtype", type(x)), getattr(x, "sharding", None))
+                                 for x in leaves))
+        program = compiled.get(signature)
+        if program is None:
+            program = compiled[signature] = compile(jitted.lower(*args), devices)
+        return program(*args)
+
+    return call
+
+
+def devices_of(tree) -> tuple[int, ...]:
+    """The ids of the devices a pytree of arrays lives on (its first JAX array's; the default device for
+    host arrays), in id order."""
+    placed = [x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)]
+    return tuple(sorted(d.id for d in placed[0].devices())) if placed else (jax.devices()[0].id,)
+
+
+def info() -> CacheInfo:
+    """Hits and misses since the process started (or the last clear), and the programs kept."""
+    with _lock:
+        return CacheInfo(_counts["hits"], _counts["misses"], len(_programs))
+
+
+def clear() -> None:
+    """Drops every kept program and resets the counts."""
+    with _lock:
+        _programs.clear()
+        _counts.update(hits=0, misses=0)

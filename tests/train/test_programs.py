@@ -1,0 +1,82 @@
+"""jaxae.train.programs: a second fit of the same program reuses the first's executable, bitwise; programs
+that differ only in their result names, or that call back to Python, never share one."""
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxae
+from jaxae.tasks import MODELS
+from jaxae.train import programs
+from tests.conftest import tree_equal
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    programs.clear()
+    yield
+    programs.clear()
+
+
+@pytest.mark.parametrize("mode", ["scan", "step"])
+def test_a_second_fit_of_a_rebuilt_task_reuses_every_program_and_trains_the_same_model(small, fresh, mode):
+    entry = MODELS["rbm"]
+    options = {"n_hidden": 16, "pcd": True, "n_chains": 32}
+    config = jaxae.TrainConfig(epochs=2, batch_size=64, mode=mode, progress=False)
+    first = jaxae.fit(entry.task(entry.config(**options)), small, config)
+    compiled = programs.info()
+    assert compiled.hits == 0 and compiled.misses >= 2  # the training program and the evaluation
+    second = jaxae.fit(entry.task(entry.config(**options)), small, config)  # a new task object: new closures
+    assert programs.info() == programs.CacheInfo(compiled.misses, compiled.misses, compiled.size)
+    assert tree_equal(second.state, first.state)
+    assert [r["test_recon_error"] for r in second.history] == [r["test_recon_error"] for r in first.history]
+    # another batch size is another program
+    jaxae.fit(entry.task(entry.config(**options)), small, jaxae.TrainConfig(epochs=1, batch_size=32, mode=mode,
+                                                                            progress=False))
+    assert programs.info().misses > compiled.misses
+
+
+def _program(name: str):
+    def f(x):
+        return {name: x * 2.0}
+
+    return jax.jit(f)
+
+
+def test_the_same_math_with_other_result_names_is_another_program(fresh):
+    x = jnp.ones(3)
+    a = _program("a").lower(x)
+    b = _program("b").lower(x)
+    assert set(programs.compile(a, (0,))(x)) == {"a"}
+    assert set(programs.compile(b, (0,))(x)) == {"b"}
+    assert programs.info() == programs.CacheInfo(0, 2, 2)
+    programs.compile(_program("a").lower(x), (0,))
+    assert programs.info().hits == 1
+
+
+def test_programs_with_host_callbacks_are_compiled_each_time(fresh):
+    seen = []
+
+    def with_callback(tag):
+        def f(x):
+            jax.debug.callback(lambda v: seen.append(tag), x)
+            return x + 1.0
+
+        return jax.jit(f)
+
+    x = jnp.ones(2)
+    first = programs.compile(with_callback("first").lower(x), (0,))
+    second = programs.compile(with_callback("second").lower(x), (0,))
+    jax.block_until_ready((first(x), second(x)))
+    jax.effects_barrier()
+    assert seen == ["first", "second"] and programs.info() == programs.CacheInfo(0, 0, 0)
+
+
+def test_the_oldest_program_leaves_first(fresh, monkeypatch):
+    monkeypatch.setattr(programs, "CAPACITY", 2)
+    x = jnp.ones(3)
+    for name in ("a", "b", "c"):
+        programs.compile(_program(name).lower(x), (0,))
+    assert programs.info().size == 2
+    programs.compile(_program("a").lower(x), (0,))  # "a" was dropped: compiled again
+    programs.compile(_program("c").lower(x), (0,))
+    assert programs.info() == programs.CacheInfo(1, 4, 2)
