@@ -18,6 +18,9 @@ if os.environ.get("JAXAE_TEST_XLA_OPT", "0") != "default" and "xla_backend_optim
         "XLA_FLAGS", ""):  # before JAX is imported: XLA reads the flags once, when its backend starts
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes (-n in pyproject.toml): they share a GPU
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
