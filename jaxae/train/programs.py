@@ -4,15 +4,16 @@ Each `fit` builds its step, epoch and evaluation functions afresh (they close ov
 own jit cache, keyed on the function object, misses on every call and XLA compiles the same program
 again: a resumed run, a sweep in a notebook, `jaxae eval` after `jaxae train` in one script. Here a
 lowering is keyed on what decides the executable: its StableHLO text (shapes, dtypes, shardings,
-donation and every constant), its argument and result trees, and the devices it runs on. An equal key
+donation), the values of the constants it closes over, its argument and result trees, and the devices
+it runs on. An equal key
 gets the executable compiled before; XLA compiles deterministically, so the results are bitwise the
 same (tests/train/test_programs.py). Tracing and lowering still run each time; only XLA's compile,
 the bulk of a small program's start-up, is saved.
 
 This is the one cache the trainer keeps (../STYLE.md asks for none): it holds no state of a run and
 changes no result, like JAX's jit cache it stands beside. It keeps the CAPACITY most recently used
-programs; `clear()` drops them. A program with host callbacks (`jax.debug.print`, `pure_callback`) is
-compiled every time: its callbacks are numbered in the text, so two such programs could look alike.
+programs; `clear()` drops them. Programs with host callbacks (`jax.debug.print`, `pure_callback`) or
+more than MAX_BYTES of text and constants are compiled every time (see `_key`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import jax
 import numpy as np
 
 CAPACITY = 64
+MAX_BYTES = 16 << 20  # text and constants: a program that carries more (a data set closed over) is not kept
 
 _programs: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 _lock = threading.Lock()
@@ -40,10 +42,9 @@ class CacheInfo(NamedTuple):
 def compile(lowered: jax.stages.Lowered, devices: tuple[int, ...]) -> jax.stages.Compiled:
     """`lowered.compile()`, or the executable compiled earlier for an identical lowering on `devices`
     (the ids of the devices it runs on, in order)."""
-    text = lowered.as_text()
-    if "callback" in text:  # host callbacks are numbered per program, not named: two would share one
+    key = _key(lowered, devices)
+    if key is None:
         return lowered.compile()
-    key = (hashlib.sha256(text.encode()).hexdigest(), lowered.in_tree, lowered.out_tree, tuple(devices))
     with _lock:
         compiled = _programs.get(key)
         if compiled is not None:
@@ -57,6 +58,27 @@ def compile(lowered: jax.stages.Lowered, devices: tuple[int, ...]) -> jax.stages
         while len(_programs) > CAPACITY:
             _programs.popitem(last=False)
     return compiled
+
+
+def _key(lowered, devices: tuple[int, ...]) -> tuple | None:
+    """What decides the executable, or None for a program that is not kept: one with host callbacks
+    (numbered per program in the text, not named), one whose text and constants exceed MAX_BYTES, or
+    one whose constants and read arguments this JAX does not show. Since jax 0.12.1 the arrays a function closes over are not in
+    the text but passed beside it (`const_args`, docs.jax.dev/en/latest/internals/constants.html), and a
+    compiled program carries them: the key hashes their values too."""
+    text = lowered.as_text()
+    lowering = getattr(lowered, "_lowering", None)
+    consts = getattr(lowering, "const_args", None)
+    kept = getattr(lowering, "compile_args", {}).get("kept_var_idx")  # the arguments the program reads
+    if consts is None or kept is None or "callback" in text:
+        return None
+    if len(text) + sum(np.asarray(const).nbytes if np.isscalar(const) else const.nbytes for const in consts) > MAX_BYTES:
+        return None
+    digest = hashlib.sha256(text.encode())
+    for value in map(np.asarray, consts):
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest(), tuple(sorted(kept)), lowered.in_tree, lowered.out_tree, tuple(devices)
 
 
 def jit(fn, devices: tuple[int, ...], **options):

@@ -2,6 +2,7 @@
 that differ only in their result names, or that call back to Python, never share one."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import jaxae
@@ -80,3 +81,28 @@ def test_the_oldest_program_leaves_first(fresh, monkeypatch):
     programs.compile(_program("a").lower(x), (0,))  # "a" was dropped: compiled again
     programs.compile(_program("c").lower(x), (0,))
     assert programs.info() == programs.CacheInfo(1, 4, 2)
+
+
+def test_closed_over_arrays_of_other_values_are_other_programs(fresh):
+    """Since jax 0.12.1 such arrays are passed beside the text, so equal text alone is not the same program."""
+    def adding(value):
+        table = jnp.full((4096,), value)
+        return jax.jit(lambda x: x + table)
+
+    x = jnp.ones(4096)
+    assert float(programs.compile(adding(1.0).lower(x), (0,))(x)[0]) == 2.0
+    assert float(programs.compile(adding(2.0).lower(x), (0,))(x)[0]) == 3.0
+    assert float(programs.compile(adding(2.0).lower(x), (0,))(x)[0]) == 3.0
+    assert programs.info() == programs.CacheInfo(1, 2, 2)
+
+
+def test_a_program_with_big_constants_is_not_kept(fresh, monkeypatch):
+    table = jnp.arange(4096.0)  # closed over: in the text (jax 0.10) or passed beside it (0.12.1)
+    lowered = jax.jit(lambda x: x + table).lower(jnp.ones(4096))
+    size = len(lowered.as_text()) + sum(np.asarray(c).nbytes for c in lowered._lowering.const_args)
+    monkeypatch.setattr(programs, "MAX_BYTES", size - 1)
+    programs.compile(lowered, (0,))
+    assert programs.info() == programs.CacheInfo(0, 0, 0)
+    monkeypatch.setattr(programs, "MAX_BYTES", size)
+    programs.compile(lowered, (0,))
+    assert programs.info() == programs.CacheInfo(0, 1, 1)
