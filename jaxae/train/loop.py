@@ -387,7 +387,7 @@ def _devices(dp, state) -> tuple[int, ...]:
 
 def _compile(lowered, dp, state):
     """The lowering's executable, reused from an earlier fit when the program is the same (jaxae.train.programs)."""
-    return dp.compile(lowered) if dp else programs.compile(lowered, programs.devices_of(state))
+    return dp.compile(lowered) if dp else programs.compile(lowered, _devices(dp, state))
 
 
 def _step_options(config: TrainConfig, dp) -> dict[str, Any]:

@@ -5,8 +5,7 @@ own jit cache, keyed on the function object, misses on every call and XLA compil
 again: a resumed run, a sweep in a notebook, `jaxae eval` after `jaxae train` in one script. Here a
 lowering is keyed on what decides the executable: its StableHLO text (shapes, dtypes, shardings,
 donation), the values of the constants it closes over, its argument and result trees, and the devices
-it runs on. An equal key
-gets the executable compiled before; XLA compiles deterministically, so the results are bitwise the
+it runs on. An equal key gets the executable compiled before; XLA compiles deterministically, so the results are bitwise the
 same (tests/train/test_programs.py). Tracing and lowering still run each time; only XLA's compile,
 the bulk of a small program's start-up, is saved.
 
@@ -63,16 +62,17 @@ def compile(lowered: jax.stages.Lowered, devices: tuple[int, ...]) -> jax.stages
 def _key(lowered, devices: tuple[int, ...]) -> tuple | None:
     """What decides the executable, or None for a program that is not kept: one with host callbacks
     (numbered per program in the text, not named), one whose text and constants exceed MAX_BYTES, or
-    one whose constants and read arguments this JAX does not show. Since jax 0.12.1 the arrays a function closes over are not in
-    the text but passed beside it (`const_args`, docs.jax.dev/en/latest/internals/constants.html), and a
-    compiled program carries them: the key hashes their values too."""
+    one whose constants and read arguments this JAX does not show. Since jax 0.12.1 the arrays a
+    function closes over are not in the text but passed beside it (`const_args`,
+    docs.jax.dev/en/latest/internals/constants.html), and a compiled program carries them: the key
+    hashes their values too."""
     text = lowered.as_text()
     lowering = getattr(lowered, "_lowering", None)
     consts = getattr(lowering, "const_args", None)
     kept = getattr(lowering, "compile_args", {}).get("kept_var_idx")  # the arguments the program reads
     if consts is None or kept is None or "callback" in text:
         return None
-    if len(text) + sum(np.asarray(const).nbytes if np.isscalar(const) else const.nbytes for const in consts) > MAX_BYTES:
+    if len(text) + sum(getattr(const, "nbytes", None) or np.asarray(const).nbytes for const in consts) > MAX_BYTES:
         return None
     digest = hashlib.sha256(text.encode())
     for value in map(np.asarray, consts):
