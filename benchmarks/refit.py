@@ -25,6 +25,10 @@ def main(argv=None) -> list[dict]:
     args = parser.parse_args(argv)
     mini = jaxae.data.load("mnist-mini")
     n = args.examples
+    if not 64 <= n <= len(mini.train_images):
+        parser.error(f"--examples {n}: give 64 (one batch) to {len(mini.train_images)} (mnist-mini's training digits)")
+    if args.epochs < 1:
+        parser.error(f"--epochs {args.epochs}: give 1 or more")
     data = jaxae.data.Dataset(mini.train_images[:n], mini.train_labels[:n], mini.test_images[:256],
                               mini.test_labels[:256], f"mnist-mini[:{n}]")
     rows = []
