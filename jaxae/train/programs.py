@@ -4,10 +4,11 @@ Each `fit` builds its step, epoch and evaluation functions afresh (they close ov
 own jit cache, keyed on the function object, misses on every call and XLA compiles the same program
 again: a resumed run, a sweep in a notebook, `jaxae eval` after `jaxae train` in one script. Here a
 lowering is keyed on what decides the executable: its StableHLO text (shapes, dtypes, shardings,
-donation), the values of the constants it closes over, its argument and result trees, and the devices
-it runs on. An equal key gets the executable compiled before; XLA compiles deterministically, so the results are bitwise the
-same (tests/train/test_programs.py). Tracing and lowering still run each time; only XLA's compile,
-the bulk of a small program's start-up, is saved.
+donation), the shapes, dtypes and donation of every argument (those it never reads, which the text
+leaves out, included), the values of the constants it closes over, its argument and result trees,
+and the devices it runs on. An equal key gets the executable compiled before; XLA compiles
+deterministically, so the results are bitwise the same (tests/train/test_programs.py). Tracing and
+lowering still run each time; only XLA's compile, the bulk of a small program's start-up, is saved.
 
 This is the one cache the trainer keeps (../STYLE.md asks for none): it holds no state of a run and
 changes no result, like JAX's jit cache it stands beside. It keeps the CAPACITY most recently used
@@ -78,7 +79,13 @@ def _key(lowered, devices: tuple[int, ...]) -> tuple | None:
     for value in map(np.asarray, consts):
         digest.update(f"{value.dtype}{value.shape}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
-    return digest.hexdigest(), tuple(sorted(kept)), lowered.in_tree, lowered.out_tree, tuple(devices)
+    # every argument's shape, dtype, weak type and donation, the unread ones included: XLA drops those
+    # from the text, but the executable checks them on each call (a PCD RBM's evaluation with 32 chains
+    # and with 64 has one text and needs two executables)
+    arguments = tuple((arg.shape, str(arg.dtype), getattr(getattr(arg, "_aval", None), "weak_type", None),
+                       arg.donated) for arg in jax.tree.leaves(lowered.args_info))
+    return (digest.hexdigest(), tuple(sorted(kept)), arguments, lowered.in_tree, lowered.out_tree,
+            tuple(devices))
 
 
 def jit(fn, devices: tuple[int, ...], **options):

@@ -54,6 +54,19 @@ def test_the_same_math_with_other_result_names_is_another_program(fresh):
     assert programs.info().hits == 1
 
 
+def test_an_argument_the_program_never_reads_still_decides_the_executable(fresh):
+    # XLA drops unread arguments from the text, but the executable checks every argument's shape: an
+    # evaluation of a PCD RBM with 32 chains and one with 64 (the chains unread) are two programs
+    def evaluate(params, chains):
+        return params * 2.0
+
+    params = jnp.ones(3)
+    for n in (32, 64, 64):
+        program = programs.compile(jax.jit(evaluate).lower(params, jnp.zeros((n, 3))), (0,))
+        np.testing.assert_array_equal(program(params, jnp.zeros((n, 3))), 2.0)
+    assert programs.info() == programs.CacheInfo(1, 2, 2)
+
+
 def test_programs_with_host_callbacks_are_compiled_each_time(fresh):
     seen = []
 
