@@ -93,9 +93,10 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.add_argument("--ais", action="store_true", help="RBMs: AIS estimate of log Z and the test log-likelihood")
-    ev.add_argument("--ais-chains", type=int, default=100, help="AIS chains (default: 100)")
-    ev.add_argument("--ais-temperatures", type=int, default=14_500, help="AIS temperatures (default: 14500)")
-    ev.add_argument("--ais-schedule", choices=("uniform", "salakhutdinov"), default="uniform",
+    # (None when not given: eval refuses them without --ais, jaxae.apps.evaluate.AIS_DEFAULTS)
+    ev.add_argument("--ais-chains", type=int, default=None, help="AIS chains (default: 100)")
+    ev.add_argument("--ais-temperatures", type=int, default=None, help="AIS temperatures (default: 14500)")
+    ev.add_argument("--ais-schedule", choices=("uniform", "salakhutdinov"), default=None,
                     help="spacing of the AIS temperatures: uniform, or salakhutdinov (Salakhutdinov & Murray 2008: "
                          "denser near 1; default: uniform)")
 

@@ -219,6 +219,20 @@ def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperature
             "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std)), "n_test": len(bounds)}
 
 
+AIS_DEFAULTS = {"ais_chains": 100, "ais_temperatures": 14_500, "ais_schedule": "uniform"}
+
+
+def _ais_defaults(args) -> None:
+    """Refuses --ais-chains, --ais-temperatures or --ais-schedule without --ais (they would be ignored), and
+    fills in the defaults of those not given."""
+    given = [f"--{name.replace('_', '-')}" for name in AIS_DEFAULTS if getattr(args, name) is not None]
+    if given and not args.ais:
+        raise JaxaeError(f"{', '.join(given)} only take effect with --ais; add --ais to estimate log Z, or drop them")
+    for name, default in AIS_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+
+
 def check_ais_options(args) -> None:
     """Refuses --ais-chains, --ais-temperatures and --ais-schedule that AIS cannot run, before any work."""
     if args.ais_chains < 2 or args.ais_temperatures < 2:
@@ -270,6 +284,7 @@ def recommender_metrics(run: Run, n: int = 10) -> dict:
 
 
 def eval_command(args) -> int:
+    _ais_defaults(args)
     if not os.path.isfile(os.path.join(args.run, "config.json")):
         if os.path.isdir(os.path.join(args.run, "joint")):
             raise JaxaeError(f"{args.run} holds a DBM's stages; evaluate the DBM with --run {os.path.join(args.run, 'joint')}")

@@ -89,6 +89,10 @@ def test_rbm_cli_train_and_pictures(tmp_path, capsys):
     assert main(["eval", "--run", run, "--ais", "--ais-temperatures", "3", "--ais-schedule", "salakhutdinov",
                  "--no-progress"]) == 2
     assert "n_temperatures" in capsys.readouterr().err
+    # AIS options without --ais would be ignored: refused in one line, eval.json kept
+    assert main(["eval", "--run", run, "--ais-chains", "20", "--ais-schedule", "uniform", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "jaxae: error: --ais-chains, --ais-schedule only take effect with --ais; add --ais to estimate log Z, or drop them")
     assert (tmp_path / "rbm" / "eval.json").read_text() == before
 
 
