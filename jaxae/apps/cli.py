@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from jaxae.apps.options import add_dataclass_options, summary
+from jaxae.apps.options import AIS_DEFAULTS, add_dataclass_options, summary
 from jaxae.errors import JaxaeError, Preempted
 
 TRAIN_HELP = """examples:
@@ -93,12 +93,14 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", default=None, help="folder searched first for the data files")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.add_argument("--ais", action="store_true", help="RBMs: AIS estimate of log Z and the test log-likelihood")
-    # (None when not given: eval refuses them without --ais, jaxae.apps.evaluate.AIS_DEFAULTS)
-    ev.add_argument("--ais-chains", type=int, default=None, help="AIS chains (default: 100)")
-    ev.add_argument("--ais-temperatures", type=int, default=None, help="AIS temperatures (default: 14500)")
+    # (None when not given: eval refuses them without --ais and fills in AIS_DEFAULTS)
+    ev.add_argument("--ais-chains", type=int, default=None,
+                    help=f"AIS chains (default: {AIS_DEFAULTS['ais_chains']})")
+    ev.add_argument("--ais-temperatures", type=int, default=None,
+                    help=f"AIS temperatures (default: {AIS_DEFAULTS['ais_temperatures']})")
     ev.add_argument("--ais-schedule", choices=("uniform", "salakhutdinov"), default=None,
                     help="spacing of the AIS temperatures: uniform, or salakhutdinov (Salakhutdinov & Murray 2008: "
-                         "denser near 1; default: uniform)")
+                         f"denser near 1; default: {AIS_DEFAULTS['ais_schedule']})")
 
     sa = commands.add_parser("sample", help="pictures from a trained run: prior samples, interpolation, "
                              "latent map, denoising; `jaxae sample dbn` draws digits from a DBN",

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxae import pca, rbm, recsys
+from jaxae.apps.options import AIS_DEFAULTS
 from jaxae.apps.recommend import rating_matrices, recommender
 from jaxae.data import n_examples, take
 from jaxae.errors import CheckpointError, ConfigError, JaxaeError
@@ -217,9 +218,6 @@ def dbn_lower_bound(workdir: str, data_dir: str | None, chains: int, temperature
             "bound_samples": samples, "test_unnormalized_bound": float(bounds.mean()),
             "test_lower_bound": float(bounds.mean()) - float(estimate.log_z),
             "test_lower_bound_stderr": math.hypot(sample_se, float(estimate.log_z_std)), "n_test": len(bounds)}
-
-
-AIS_DEFAULTS = {"ais_chains": 100, "ais_temperatures": 14_500, "ais_schedule": "uniform"}
 
 
 def _ais_defaults(args) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+# `jaxae eval`'s AIS options when --ais is given without them (the parser's defaults are None, so that eval
+# can refuse them without --ais: jaxae.apps.evaluate)
+AIS_DEFAULTS = {"ais_chains": 100, "ais_temperatures": 14_500, "ais_schedule": "uniform"}
+
 
 def _parse_value(kind, text: str):
     if kind is bool:
