@@ -44,13 +44,23 @@ def _ranked(k, k_max: int | None) -> tuple[int, jax.Array | None]:
     return k_max, jnp.arange(k_max) < k
 
 
-def keep_top(z: jax.Array, k, k_max: int | None) -> jax.Array:
-    """relu of the k largest entries of each row of z: (rows, m) -> (rows, m), zeros elsewhere."""
+def top_k(z: jax.Array, k, k_max: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """The k largest entries of each row of z after relu, and their columns: two (rows, k) arrays (k_max
+    wide for a traced k, the ranks from k on set to 0). The sparse form of `keep_top`.
+
+    Raises:
+      ConfigError: k (or k_max) is not a positive int, or more than z's columns.
+    """
     take, keep = _ranked(k, k_max)
     if take > z.shape[-1]:
         raise ConfigError(f"k = {take} is more than the SAE's {z.shape[-1]} latents")
     values, index = jax.lax.top_k(z, take)
-    values = jax.nn.relu(values) if keep is None else jnp.where(keep, jax.nn.relu(values), 0.0)
+    return (jax.nn.relu(values) if keep is None else jnp.where(keep, jax.nn.relu(values), 0.0)), index
+
+
+def keep_top(z: jax.Array, k, k_max: int | None) -> jax.Array:
+    """relu of the k largest entries of each row of z: (rows, m) -> (rows, m), zeros elsewhere."""
+    values, index = top_k(z, k, k_max)
     rows = jnp.arange(z.shape[0])[:, None]
     return jnp.zeros_like(z).at[rows, index].set(values)
 

@@ -67,12 +67,8 @@ _gather_decode.defvjp(_gather_decode_fwd, _gather_decode_bwd)
 def _topk_output(params, x, k, k_max) -> SAEOutput:
     """TopK's forward pass, decoding only the k kept latents of each example."""
     pre = _pre(params, x)
-    take, keep = encoders._ranked(k, k_max)
+    values, index = encoders.top_k(pre, k, k_max)
     batch, n = pre.shape
-    if take > n:
-        raise ConfigError(f"k = {take} is more than the SAE's {n} latents")
-    values, index = jax.lax.top_k(pre, take)
-    values = jax.nn.relu(values) if keep is None else jnp.where(keep, jax.nn.relu(values), 0.0)
     acts = jnp.zeros_like(pre).at[jnp.arange(batch)[:, None], index].set(values)
     fired = jnp.zeros((n,), bool).at[index.reshape(-1)].max(values.reshape(-1) != 0)
     return SAEOutput(acts, _gather_decode(values, index, params.W_dec) + params.b_dec, pre, fired)
