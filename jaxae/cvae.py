@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jaxae.errors import ConfigError
 from jaxae.nn import MLP
 from jaxae.nn.mlp import torch_linear_init
-from jaxae.vae import DECODERS, check_inputs, kl_divergence, log_likelihood, log_normal, sample_latent
+from jaxae.vae import DECODERS, check_inputs, kl_divergence, log_likelihood, log_normal, mean_log_px, sample_latent
 
 
 class CVAE(nn.Module):
@@ -96,7 +96,7 @@ def elbo_terms(key: jax.Array, model: CVAE, params, x: jax.Array, y: jax.Array,
     `jaxae.vae.elbo_terms` refuses (integer or out-of-range pixels, k < 1)."""
     check_inputs(x)
     mean, log_var = encode(model, params, x, y)
-    rec = jnp.mean(_log_px(model, params, sample_latent(key, mean, log_var, k), x, y), axis=0)
+    rec = mean_log_px(lambda z: _log_px(model, params, z, x, y), sample_latent(key, mean, log_var, k))
     return rec, kl_divergence(mean, log_var)
 
 
