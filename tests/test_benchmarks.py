@@ -50,6 +50,36 @@ def test_ab_interleaves_jaxae_and_its_floor_and_prints_their_ratio(capsys):
     assert refused.value.code == 2 and "--rounds must be at least 1" in capsys.readouterr().err
 
 
+def test_cd_keys_mirrors_jaxae_cd_and_times_every_variant(capsys):
+    """The `jaxae-keys` variant draws what jaxae's CD-1 draws (so the variants isolate the key chain), and
+    every variant gets its ratio to the floor."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks import cd_keys
+    from jaxae import rbm
+
+    key = jax.random.PRNGKey(5)
+    W = 0.1 * jax.random.normal(jax.random.PRNGKey(6), (784, 500))
+    v = (jax.random.uniform(jax.random.PRNGKey(7), (100, 784)) < 0.3).astype(jnp.float32)
+    _, (dW, db, dc) = cd_keys.VARIANTS["jaxae-keys"]((W, jnp.zeros(784), jnp.zeros(500)), v, key)
+    estimator = rbm.cd(1)
+    params = rbm.init(key, 784, 500).replace(W=W)
+    grads, _, _ = estimator.estimate(key, params, v, estimator.init(key, params))
+    np.testing.assert_allclose(dW, grads.W, atol=1e-6)
+    np.testing.assert_allclose(db, grads.b_vis, atol=1e-6)
+    np.testing.assert_allclose(dc, grads.b_hid, atol=1e-6)
+
+    rows = cd_keys.main(["--rounds", "1", "--examples", "200"])
+    assert [r["variant"] for r in rows] == list(cd_keys.VARIANTS) and rows[0]["variant"] == "floor"
+    for row in rows:
+        assert row["n"] == 200 and row["samples_per_s_best"] >= row["samples_per_s_median"] > 0
+        assert row["vs_floor_best"] == pytest.approx(row["samples_per_s_best"] / rows[0]["samples_per_s_best"])
+    with pytest.raises(SystemExit) as refused:
+        cd_keys.main(["--examples", "50"])
+    assert refused.value.code == 2 and "--examples must be 0 (all) or at least one batch" in capsys.readouterr().err
+
+
 def test_transposed_formulations_are_for_the_conv_ae_and_checked():
     with pytest.raises(SystemExit):
         models.main(["--model", "ae", "--transposed", "subpixel", "--no-torch"])
