@@ -197,8 +197,8 @@ def elbo_terms(key: jax.Array, model: VAE, params, x: jax.Array, k: int = 1) -> 
     """
     check_inputs(x)
     mean, log_var = encode(model, params, x)
-    return mean_log_px(lambda z: _log_px(model, params, z, x), sample_latent(key, mean, log_var, k)), \
-        kl_divergence(mean, log_var)
+    rec = mean_log_px(lambda z: _log_px(model, params, z, x), sample_latent(key, mean, log_var, k))
+    return rec, kl_divergence(mean, log_var)
 
 
 def mean_log_px(log_px, z: jax.Array) -> jax.Array:
