@@ -89,7 +89,7 @@ def variant_epoch(name: str, images: np.ndarray, batch: int):
     else:
         params, mask = (W, jnp.zeros(784), jnp.zeros(500)), (True, False, False)
     tx = optax.chain(optax.add_decayed_weights(2e-4, mask=mask), optax.sgd(0.05, momentum=0.5))
-    return floor._epoch(None, tx, v, batch, VARIANTS[name]), (params, tx.init(params), jax.random.PRNGKey(1))
+    return floor.scan_epoch(None, tx, v, batch, VARIANTS[name]), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
 def main(argv=None) -> list[dict]:

@@ -34,7 +34,7 @@ def _timed(epoch_fn, carry, epochs: int) -> dict:
             "first_loss": float(first), "last_loss": float(last)}
 
 
-def _epoch(loss_fn, tx, x, batch, loss_and_grads=None):
+def scan_epoch(loss_fn, tx, x, batch, loss_and_grads=None):
     """epoch(carry, epoch) -> (carry, mean loss): one jitted scan over shuffled batches of x, each step's
     gradient that of `loss_fn(params, xb, key)`, or `loss_and_grads(params, xb, key) -> (loss, grads)`
     when given (an estimator such as CD that is not a gradient)."""
@@ -71,7 +71,7 @@ def _mse_autoencoder(model, x, batch: int):
     def loss_fn(params, xb, key):
         return jnp.mean((model.apply(params, xb) - xb) ** 2)
 
-    return _epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1))
+    return scan_epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
 def ae(images: np.ndarray, batch: int):
@@ -101,7 +101,7 @@ def vae_bce(images: np.ndarray, batch: int):
         rec = jnp.sum(xb * logits - jax.nn.softplus(logits), axis=-1)
         return -jnp.mean(rec - vae.kl_divergence(mean, log_var))
 
-    return _epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1))
+    return scan_epoch(loss_fn, tx, x, batch), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
 def rbm(images: np.ndarray, batch: int, k: int = 1):
@@ -125,7 +125,7 @@ def rbm(images: np.ndarray, batch: int, k: int = 1):
         return jnp.mean((v - vk) ** 2), ((vk.T @ phk - v.T @ ph0) / m, jnp.mean(vk - v, axis=0),
                                          jnp.mean(phk - ph0, axis=0))
 
-    return _epoch(None, tx, v_all, batch, err_and_grads), (params, tx.init(params), jax.random.PRNGKey(1))
+    return scan_epoch(None, tx, v_all, batch, err_and_grads), (params, tx.init(params), jax.random.PRNGKey(1))
 
 
 def dbm(images: np.ndarray, batch: int, k: int = 5, updates: int = 10, n_chains: int = 100):
