@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-
-import jax
 
 from benchmarks import floor, models
-from benchmarks.common import compiled_epoch, emit, load_data
+from benchmarks.common import compiled_epoch, emit, interleaved, load_data
 
 
 def main(argv=None) -> dict:
@@ -33,15 +30,7 @@ def main(argv=None) -> dict:
     run_epoch, state, _ = compiled_epoch(models.MODELS[args.model][0](), images, batch, args.mode)
     epoch_fn, carry = floor.FLOORS[args.model](images, batch)
 
-    seconds: dict[str, list[float]] = {"jaxae": [], "floor": []}
-    runs = {"jaxae": [run_epoch, state], "floor": [epoch_fn, carry]}
-    for epoch in range(args.rounds + 1):  # epoch 0 warms both up and is not counted
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run[1], out = run[0](run[1], epoch)
-            jax.block_until_ready((run[1], out))
-            if epoch:
-                seconds[name].append(time.perf_counter() - t0)
+    seconds = interleaved({"jaxae": (run_epoch, state), "floor": (epoch_fn, carry)}, args.rounds)
     n = (len(images) // batch) * batch
     best = {name: n / min(s) for name, s in seconds.items()}
     median = {name: n / statistics.median(s) for name, s in seconds.items()}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +24,7 @@ import numpy as np
 import optax
 
 from benchmarks import floor
-from benchmarks.common import emit, load_data
+from benchmarks.common import emit, interleaved, load_data
 from jaxae import rbm
 
 
@@ -104,22 +103,14 @@ def main(argv=None) -> list[dict]:
     images = load_data().train_images
     images = images[: args.examples] if args.examples else images
     batch = 100
-    runs = {name: list(variant_epoch(name, images, batch)) for name in VARIANTS}
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for epoch in range(args.rounds + 1):  # epoch 0 compiles and warms up, not counted
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run[1], out = run[0](run[1], epoch)
-            jax.block_until_ready((run[1], out))
-            if epoch:
-                seconds[name].append(time.perf_counter() - t0)
+    seconds = interleaved({name: variant_epoch(name, images, batch) for name in VARIANTS}, args.rounds)
     n = (len(images) // batch) * batch
     best = {name: n / min(s) for name, s in seconds.items()}
     median = {name: n / statistics.median(s) for name, s in seconds.items()}
     return [emit({"model": "rbm-cd1", "variant": name, "rounds": args.rounds, "batch": batch, "n": n,
                   "samples_per_s_best": best[name], "samples_per_s_median": median[name],
                   "vs_floor_best": best[name] / best["floor"], "vs_floor_median": median[name] / median["floor"]})
-            for name in runs]
+            for name in seconds]
 
 
 if __name__ == "__main__":

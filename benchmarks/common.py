@@ -127,6 +127,22 @@ def compiled_epoch(task, images: np.ndarray, batch_size: int, mode: str, seed: i
     return (lambda s, epoch: run_epoch(s, data, epoch)), state, compile_s
 
 
+def interleaved(runs: dict, rounds: int) -> dict[str, list[float]]:
+    """Times `runs` ({name: (epoch_fn(carry, epoch) -> (carry, out), carry)}) epoch by epoch in turn: epoch 0
+    of each compiles and warms up and is not counted, then `rounds` rounds of one epoch of each, so that a
+    machine whose speed drifts moves every run alike. Returns each run's epoch seconds."""
+    state = {name: list(run) for name, run in runs.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for epoch in range(rounds + 1):
+        for name, run in state.items():
+            t0 = time.perf_counter()
+            run[1], out = run[0](run[1], epoch)
+            jax.block_until_ready((run[1], out))
+            if epoch:
+                seconds[name].append(time.perf_counter() - t0)
+    return seconds
+
+
 def jaxae_throughput(task, images: np.ndarray, batch_size: int, mode: str, epochs: int, seed: int = 0,
                      seeds: int = 1, dp=None, precision: str = "float32") -> dict:
     """samples/s of jaxae's compiled training in `mode` on `images`, compile time separate; with
