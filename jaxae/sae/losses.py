@@ -43,10 +43,38 @@ def _pre(params: SAEParams, x: jax.Array) -> jax.Array:
 
 
 @jax.custom_vjp
+def _kept(values: jax.Array, index: jax.Array, x: jax.Array, W_enc: jax.Array, bias: jax.Array) -> jax.Array:
+    """TopK's kept activations `values` (batch, k), which must be relu(x @ W_enc + bias) at the columns
+    `index` of each row (or 0 for a rank masked out), returned as they are, with their gradient to
+    x, W_enc and bias written out: the cotangents of the positive entries are scattered into an
+    (n, batch) array, so that both products contract over its rows. On the 2-core CPU, W_enc's
+    product (1,024 x 1,024 x 256) then takes about 2.7 ms, against 4-5 ms in the (batch, n) form
+    autodiff builds from lax.top_k's gradient."""
+    return values
+
+
+def _kept_fwd(values, index, x, W_enc, bias):
+    return values, (values, index, x, W_enc)
+
+
+def _kept_bwd(saved, g):
+    values, index, x, W_enc = saved
+    batch, n = x.shape[0], W_enc.shape[1]
+    g_t = jnp.zeros((n, batch), g.dtype).at[index, jnp.arange(batch)[:, None]].add(jnp.where(values > 0, g, 0.0))
+    # The barrier keeps XLA from folding the transpose into the product, which would make it the slow form.
+    g_w = jax.lax.optimization_barrier(g_t @ x)
+    return None, None, (W_enc @ g_t).T, g_w.T, jnp.sum(g_t, axis=1)
+
+
+_kept.defvjp(_kept_fwd, _kept_bwd)
+
+
+@jax.custom_vjp
 def _gather_decode(values: jax.Array, index: jax.Array, W: jax.Array) -> jax.Array:
     """(batch, d): row b is sum_j values[b, j] * W[index[b, j]], for values, index (batch, k). Its
-    gradient is written out: to values a gather, to W one dense (n, batch) x (batch, d) product of the
-    scattered values, which XLA:CPU runs faster than autodiff's scatter-add of the gathered rows."""
+    gradient is written out: to values a gather, to W one dense (n, batch) x (batch, d) product of
+    the values scattered into an (n, batch) array, which XLA:CPU runs faster than autodiff's
+    scatter-add of the gathered rows or a product contracting over the columns of a (batch, n) one."""
     return jnp.einsum("bk,bkd->bd", values, W[index])
 
 
@@ -57,21 +85,23 @@ def _gather_decode_fwd(values, index, W):
 def _gather_decode_bwd(saved, g):
     values, index, W = saved
     batch, _ = values.shape
-    acts = jnp.zeros((batch, W.shape[0]), values.dtype).at[jnp.arange(batch)[:, None], index].add(values)
-    return jnp.einsum("bd,bkd->bk", g, W[index]), None, acts.T @ g
+    acts_t = jnp.zeros((W.shape[0], batch), values.dtype).at[index, jnp.arange(batch)[:, None]].add(values)
+    return jnp.einsum("bd,bkd->bk", g, W[index]), None, acts_t @ g
 
 
 _gather_decode.defvjp(_gather_decode_fwd, _gather_decode_bwd)
 
 
-def _topk_output(params, x, k, k_max) -> SAEOutput:
-    """TopK's forward pass, decoding only the k kept latents of each example."""
+def _topk_output(params, x, k, k_max) -> tuple[SAEOutput, jax.Array]:
+    """TopK's forward pass, decoding only the k kept latents of each example; and those latents'
+    values (batch, k)."""
     pre = _pre(params, x)
-    values, index = encoders.top_k(pre, k, k_max)
+    values, index = encoders.top_k(jax.lax.stop_gradient(pre), k, k_max)
+    values = _kept(values, index, x, params.W_enc, params.b_enc - params.b_dec @ params.W_enc)
     batch, n = pre.shape
     acts = jnp.zeros_like(pre).at[jnp.arange(batch)[:, None], index].set(values)
     fired = jnp.zeros((n,), bool).at[index.reshape(-1)].max(values.reshape(-1) != 0)
-    return SAEOutput(acts, _gather_decode(values, index, params.W_dec) + params.b_dec, pre, fired)
+    return SAEOutput(acts, _gather_decode(values, index, params.W_dec) + params.b_dec, pre, fired), values
 
 
 def auxk_loss(params: SAEParams, x: jax.Array, recon: jax.Array, dead: jax.Array) -> jax.Array:
@@ -117,8 +147,9 @@ def l1_loss(params: SAEParams, x: jax.Array, l1_coefficient: float, dead: jax.Ar
 def topk_loss(params: SAEParams, x: jax.Array, k, dead: jax.Array, aux_coefficient: float = 1.0,
               k_max: int | None = None):
     """TopK SAE: MSE + aux_coefficient * AuxK."""
-    out = _topk_output(params, x, k, k_max)
-    mse, metrics = _base_metrics(x, out)
+    out, values = _topk_output(params, x, k, k_max)
+    mse = jnp.mean(squared_error(x, out.recon))
+    metrics = {"mse": mse, "l0": jnp.mean(jnp.sum(values != 0, axis=-1).astype(jnp.float32))}
     aux = _aux(params, x, out, dead, aux_coefficient)
     loss = mse + aux
     return loss, (out, {**metrics, "aux": aux, "loss": loss})

@@ -46,14 +46,14 @@ def estimator(loss_fn: Callable, dead_window: int = 1000, aux: Callable | None =
         if aux is not None:
             recon = jax.lax.stop_gradient(out.recon)
 
-            def with_aux(_):
-                return jax.value_and_grad(aux)(params, batch, recon, dead)
+            def with_aux(grads):
+                value, aux_grads = jax.value_and_grad(aux)(params, batch, recon, dead)
+                return value, jax.tree.map(jnp.add, grads, aux_grads)
 
-            def without(_):
-                return jnp.zeros((), objective.dtype), jax.tree.map(jnp.zeros_like, grads)
+            def without(grads):  # the gradients as they are: no zeros to add
+                return jnp.zeros((), objective.dtype), grads
 
-            value, aux_grads = jax.lax.cond(jnp.any(dead), with_aux, without, None)
-            grads = jax.tree.map(jnp.add, grads, aux_grads)
+            value, grads = jax.lax.cond(jnp.any(dead), with_aux, without, grads)
             objective = objective + value
             metrics = {**metrics, "aux": value, "loss": metrics["loss"] + value}
         since = jnp.where(out.fired, 0, jnp.minimum(state.since_fired, jnp.iinfo(jnp.int32).max - 1) + 1)

@@ -246,6 +246,27 @@ def test_the_sparse_decoder_gives_the_dense_losses_values_and_gradients(setup, a
     np.testing.assert_array_equal(out.fired, np.asarray(out.acts != 0).any(0))
 
 
+def test_the_topk_losss_written_out_gradients_reach_the_inputs_pre_and_a_traced_k(setup):
+    """topk_loss writes its gradients out (both weight products from (n, batch) scatters): with respect
+    to the inputs too, through the pre-activations it returns, and for a traced k with k_max, they
+    are autodiff's through the dense reference."""
+    p, x, c = setup
+    none_dead = jnp.zeros(N, bool)
+    for k, k_max in ((3, None), (jnp.array(2), 4)):
+        def loss(q, xb):
+            _, (out, metrics) = sae.topk_loss(q, xb, k, none_dead, k_max=k_max)
+            return metrics["loss"] + jnp.sum(c * out.pre)
+
+        def reference(q, xb):
+            return dense_loss(q, xb, sae.topk(q, xb, k, k_max)) + jnp.sum(c * sae.pre_activations(q, xb))
+
+        got, want = jax.grad(loss, argnums=(0, 1))(p, x), jax.grad(reference, argnums=(0, 1))(p, x)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-5, err_msg="x")
+        for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+            np.testing.assert_allclose(getattr(got[0], name), getattr(want[0], name), rtol=1e-4, atol=1e-5,
+                                       err_msg=name)
+
+
 def test_the_estimators_aux_term_equals_auxk_inside_the_loss(setup):
     """estimator(loss without AuxK, aux=AuxK) gives the gradients of the loss with AuxK inside, both
     when some latent is dead (the cond's AuxK branch) and when none is (its zero branch)."""
