@@ -33,7 +33,7 @@ import jaxae
 from benchmarks.common import emit
 from jaxae import sae
 from jaxae.data import synthetic
-from jaxae.tasks.sae import SAEConfig, encode, task
+from jaxae.tasks.sae import B_DEC_INITS, SAEConfig, encode, task
 
 RECIPES = {
     "cpu": {"d": 256, "m": 4096, "width": 1024, "k": 15, "n_train": 2_000_000, "n_test": 16_384, "min_prob": 0.003},
@@ -81,7 +81,8 @@ def config_for(row: str, recipe: dict) -> SAEConfig:
     arch = row.split("-")[0]
     options = {"relu": {"l1_coefficient": 0.5}, "jumprelu": {"target_l0": float(recipe["k"]), "l0_coefficient": 1.0}}
     return SAEConfig(arch=arch, width=recipe["width"], k=recipe["k"], learning_rate=LR,
-                     aux_coefficient=0.0 if row.endswith("noaux") else 1.0, **options.get(arch, {}))
+                     aux_coefficient=0.0 if row.endswith("noaux") else 1.0, b_dec_init=recipe["b_dec_init"],
+                     **options.get(arch, {}))
 
 
 def run_jaxae(folder: str, row: str, recipe: dict) -> dict:
@@ -229,13 +230,18 @@ def main(argv=None):
     parser.add_argument("--rows", default=",".join(ROWS), help=f"jaxae rows, from {','.join(ROWS)}")
     parser.add_argument("--against", default="floor,saelens", help="floor, saelens, both, or ''")
     parser.add_argument("--width", type=int, default=0, help="latents (default: the recipe's)")
+    parser.add_argument("--b-dec-init", choices=B_DEC_INITS, default="geometric-median",
+                        help="where jaxae's b_dec starts (the floor and SAELens rows take only geometric-median)")
     args = parser.parse_args(argv)
+    if args.b_dec_init != "geometric-median" and args.against:
+        parser.error("--b-dec-init applies to jaxae's rows only; add --against ''")
     recipe = dict(RECIPES[args.recipe])
     if args.dry_run or args.samples:
         recipe["n_train"] = args.samples or 65_536
         recipe["n_test"] = min(recipe["n_test"], 8192)
     if args.width:
         recipe["width"] = args.width
+    recipe["b_dec_init"] = args.b_dec_init
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
@@ -243,6 +249,7 @@ def main(argv=None):
     folder = dataset(args.folder, recipe)
     base = {"bench": "sae", "recipe": args.recipe, "n_train": recipe["n_train"], "d": recipe["d"],
             "features": recipe["m"], "width": recipe["width"], "k": recipe["k"], "batch": BATCH, "lr": LR,
+            "b_dec_init": args.b_dec_init,
             "jax": jax.__version__}
     against = [a for a in args.against.split(",") if a]
     for row in rows:

@@ -140,3 +140,31 @@ def test_refit_reports_the_programs_a_second_fit_reused():
     programs = row["first_programs_compiled"] + row["first_programs_reused"]  # (an earlier test may have compiled some)
     assert programs >= 2 and row["second_programs_compiled"] == 0 and row["second_programs_reused"] == programs
     assert row["first_s"] > 0 and row["second_s"] > 0 and row["cpu_model"]
+
+
+def test_sae_dead_counts_latents_that_never_fire(capsys):
+    """benchmarks.sae_dead: one line per AuxK weight; test_dead is the fraction of latents silent on every
+    test image, checked against a direct count (an SAE whose every latent fires has 0, one with a dead
+    encoder row has 1 / width)."""
+    import jax.numpy as jnp
+
+    from benchmarks import sae_dead
+    from jaxae import sae
+    from jaxae.tasks.sae import SAEConfig
+
+    sae_dead.main(["--data", "mnist-mini", "--k", "2", "--width", "32", "--epochs", "1", "--aux", "0,1",
+                   "--dead-window", "5"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["aux"] for line in lines] == [0.0, 1.0]
+    for line in lines:
+        assert 0.0 <= line["test_dead"] <= 1.0 and 0.0 <= line["train_dead"] <= 1.0 and line["cpus"] >= 1
+    config = SAEConfig(arch="topk", k=1, width=3)
+    # latent 0 reads pixel 0, latent 1 pixel 1, latent 2 nothing (weights -1): image i lights pixel i
+    w_enc = jnp.zeros((4, 3)).at[0, 0].set(1.0).at[1, 1].set(1.0).at[:, 2].set(-1.0)
+    params = sae.SAEParams(w_enc, jnp.zeros(3), jnp.eye(3, 4), jnp.zeros(4), jnp.zeros(3))
+    images = np.zeros((2, 2, 2), np.uint8)
+    images[0, 0, 0], images[1, 0, 1] = 255, 255
+    assert sae_dead.never_fired(config, params, images) == pytest.approx(1 / 3)
+    with pytest.raises(SystemExit):
+        sae_dead.main(["--aux", "one"])
+    assert "--aux takes numbers" in capsys.readouterr().err
