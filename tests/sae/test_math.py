@@ -270,8 +270,8 @@ def test_the_topk_losss_written_out_gradients_reach_the_inputs_pre_and_a_traced_
 def test_the_topk_training_step_compiles_to_xlas_topk_not_a_full_sort():
     """On a CPU, XLA turns lax.top_k into its TopK call only when the sort it lowers to feeds plain
     slices; a change that slices the kept indices further (or moves top_k inside a custom_vjp) makes it
-    sort every row of the batch instead (151 ms a step against TopK's 4.2 ms at 1,024 x 1,024, 2-core CPU). A check of the program, not
-    of its time."""
+    sort every row of the batch instead (151 ms a step against TopK's 4.2 ms at 1,024 x 1,024 on the
+    2-core CPU). A check of the program, not of its time."""
     p = sae.init(jax.random.PRNGKey(0), 16, 64)
     est = sae.estimator(functools.partial(sae.topk_loss, k=4, aux_coefficient=0.0), dead_window=10,
                         aux=lambda q, xb, r, d: sae.auxk_loss(q, xb, r, d))
