@@ -19,23 +19,23 @@ import numpy as np
 
 import jaxae
 from benchmarks.common import emit, load_data
-from jaxae.errors import ConfigError
+from jaxae.errors import ConfigError, JaxaeError
 from jaxae.tasks.sae import SAEConfig, encode, task
 
 
 def never_fired(config: SAEConfig, params, images: np.ndarray, chunk: int = 1000) -> float:
-    """The fraction of latents that are 0 for every image (uint8 pixels, flattened and scaled to [0, 1])."""
-    enc = jax.jit(encode(config))
-    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    """The fraction of latents that are 0 for every image, the images prepared as the task prepares them."""
+    preprocess, enc = task(config).preprocess, encode(config)
+    acts = jax.jit(lambda raw: enc(params, preprocess(None, raw)))
     fired = np.zeros(config.width, bool)
-    for start in range(0, len(x), chunk):
-        fired |= np.asarray(enc(params, jnp.asarray(x[start:start + chunk])) != 0).any(0)
+    for start in range(0, len(images), chunk):
+        fired |= np.asarray(acts(jnp.asarray(images[start:start + chunk])) != 0).any(0)
     return float(1.0 - fired.mean())
 
 
-def run(data, config: SAEConfig, epochs: int, batch_size: int) -> dict:
+def run(data, config: SAEConfig, train: jaxae.TrainConfig) -> dict:
     t0 = time.perf_counter()
-    result = jaxae.fit(task(config), data, jaxae.TrainConfig(epochs=epochs, batch_size=batch_size, progress=False))
+    result = jaxae.fit(task(config), data, train)
     last = result.history[-1]
     return {"test_dead": never_fired(config, result.state.params, np.asarray(data.test_images)),
             "train_dead": last.get("train_dead"), "test_explained_variance": last.get("test_explained_variance"),
@@ -59,16 +59,20 @@ def main(argv=None):
         parser.error(f"--aux takes numbers separated by commas, got {args.aux!r}")
     if not weights or args.epochs < 1:
         parser.error("give at least one --aux weight and --epochs >= 1")
-    data = load_data(args.data)
+    try:
+        data = load_data(args.data)
+    except JaxaeError as error:
+        parser.error(str(error))
     for weight in weights:
         try:
             config = SAEConfig(arch="topk", k=args.k, width=args.width, learning_rate=args.learning_rate,
                                aux_coefficient=weight, dead_window=args.dead_window)
+            train = jaxae.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, progress=False)
         except ConfigError as error:
             parser.error(str(error))
         emit({"bench": "sae_dead", "data": data.name, "k": args.k, "width": args.width, "lr": args.learning_rate,
               "dead_window": args.dead_window, "epochs": args.epochs, "batch": args.batch_size, "aux": weight,
-              "jax": jax.__version__, **run(data, config, args.epochs, args.batch_size)})
+              "jax": jax.__version__, **run(data, config, train)})
 
 
 if __name__ == "__main__":

@@ -165,6 +165,8 @@ def test_sae_dead_counts_latents_that_never_fire(capsys):
     images = np.zeros((2, 2, 2), np.uint8)
     images[0, 0, 0], images[1, 0, 1] = 255, 255
     assert sae_dead.never_fired(config, params, images) == pytest.approx(1 / 3)
-    with pytest.raises(SystemExit):
-        sae_dead.main(["--aux", "one"])
-    assert "--aux takes numbers" in capsys.readouterr().err
+    for argv, message in ((["--aux", "one"], "--aux takes numbers"), (["--data", "nonsense"], "unknown dataset"),
+                          (["--data", "mnist-mini", "--batch-size", "0"], "batch_size must be at least 1")):
+        with pytest.raises(SystemExit):
+            sae_dead.main(argv)
+        assert message in capsys.readouterr().err

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from jaxae.errors import ConfigError
 from jaxae.sae import encoders
+from jaxae.sae import metrics as sae_metrics
 from jaxae.sae.params import SAEParams
 
 
@@ -128,9 +129,10 @@ def _dense_output(params, x, acts, pre):
     return SAEOutput(acts, encoders.decode(params, acts), pre, jnp.any(acts != 0, axis=0))
 
 
-def _base_metrics(x, out):
+def _base_metrics(x, out, kept=None):
+    """MSE and L0, counted in `kept` (batch, k) when given (TopK's kept values: no dense scatter)."""
     mse = jnp.mean(squared_error(x, out.recon))
-    return mse, {"mse": mse, "l0": jnp.mean(jnp.sum(out.acts != 0, axis=-1).astype(jnp.float32))}
+    return mse, {"mse": mse, "l0": jnp.mean(sae_metrics.l0(out.acts if kept is None else kept))}
 
 
 def l1_loss(params: SAEParams, x: jax.Array, l1_coefficient: float, dead: jax.Array | None = None):
@@ -148,11 +150,10 @@ def topk_loss(params: SAEParams, x: jax.Array, k, dead: jax.Array, aux_coefficie
               k_max: int | None = None):
     """TopK SAE: MSE + aux_coefficient * AuxK."""
     out, values = _topk_output(params, x, k, k_max)
-    mse = jnp.mean(squared_error(x, out.recon))
-    metrics = {"mse": mse, "l0": jnp.mean(jnp.sum(values != 0, axis=-1).astype(jnp.float32))}
+    mse, base = _base_metrics(x, out, values)
     aux = _aux(params, x, out, dead, aux_coefficient)
     loss = mse + aux
-    return loss, (out, {**metrics, "aux": aux, "loss": loss})
+    return loss, (out, {**base, "aux": aux, "loss": loss})
 
 
 def _threshold_term(params: SAEParams, acts: jax.Array) -> tuple[jax.Array, jax.Array]:
