@@ -1,7 +1,8 @@
 """Dead latents of a TopK SAE, with and without AuxK, on MNIST pixels.
 
-    python -m benchmarks.sae_dead                                    # k 8, 4,096 latents, window 500, 10 epochs
-    python -m benchmarks.sae_dead --dead-window 50 --epochs 2        # the short window
+    python -m benchmarks.sae_dead                                    # k 8, 4,096 latents, window 1,000, 10 epochs
+    python -m benchmarks.sae_dead --width 1024 --k 32                # the pixel SAE of experiments/sae_mnist
+    python -m benchmarks.sae_dead --dead-window 50 --epochs 2        # a short window
 
 For each AuxK weight in --aux (0 turns AuxK off) it trains `jaxae.tasks.sae` (Adam, batch 256) and
 prints one JSON line: `test_dead`, the fraction of latents that never fire on the test split;
@@ -48,7 +49,8 @@ def main(argv=None):
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--dead-window", type=int, default=500, help="steps without firing that make a latent dead")
+    parser.add_argument("--dead-window", type=int, default=SAEConfig.dead_window,
+                        help="steps without firing that make a latent dead (default: the task's, as SAELens's)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--aux", default="0,1", help="AuxK weights, comma-separated (0: off)")
