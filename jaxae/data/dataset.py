@@ -57,6 +57,31 @@ def take(tree: Any, index) -> Any:
     return jax.tree.map(lambda a: a[index], tree)
 
 
+ALIGN = 64  # bytes: the CPU client adopts a NumPy buffer that starts on such a boundary instead of copying it
+
+
+def empty_aligned(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised array whose data starts on a 64-byte boundary. On the CPU, `jax.device_put` of
+    such an array shares its memory instead of copying it (a 32 MB chunk: 0.04 ms against 19 ms); NumPy
+    itself aligns to 16 bytes."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def gather(tree: Any, index: np.ndarray) -> Any:
+    """The examples `index` (a 1-d int array) of every leaf, as new 64-byte-aligned NumPy arrays (see
+    empty_aligned; a shard set's ShardArray gathers into such arrays itself)."""
+    def one(a):
+        if not isinstance(a, np.ndarray):
+            return a[index]
+        return np.take(a, index, axis=0, out=empty_aligned((len(index), *a.shape[1:]), a.dtype))
+
+    return jax.tree.map(one, tree)
+
+
 def nbytes(tree: Any) -> int:
     """The bytes of every leaf together."""
     return int(sum(a.nbytes for a in jax.tree.leaves(tree)))

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxae.data.dataset import Dataset
+from jaxae.data.dataset import Dataset, empty_aligned
 from jaxae.errors import DataError
 
 FORMAT, VERSION = "jaxae.shards", 1
@@ -50,8 +50,10 @@ class Leaf(NamedTuple):
 
 class ShardArray:
     """An array-like view of one leaf of a split across its shards: `shape`, `dtype`, `ndim`, `nbytes`,
-    `len()`, and indexing by an int, a slice or an int array (gathers rows into a new NumPy array; the
-    shards touched are memory-mapped for the read and unmapped after it). `np.asarray` reads it whole."""
+    `len()`, and indexing by an int, a slice or an int array (gathers rows into a new NumPy array that
+    starts on a 64-byte boundary, see `jaxae.data.dataset.empty_aligned`, with one block copy per run of
+    consecutive rows; the shards touched are memory-mapped for the read and unmapped after it).
+    `np.asarray` reads it whole."""
 
     def __init__(self, files: list[Leaf], counts: list[int], shape: tuple[int, ...], dtype: np.dtype):
         self.files, self.counts = files, counts
@@ -81,26 +83,37 @@ class ShardArray:
         n = self.shape[0]
         if isinstance(index, (int, np.integer)):
             return self[np.asarray([index])][0]
-        rows = np.arange(n)[index] if isinstance(index, slice) else np.asarray(index).astype(np.int64)
+        rows = np.arange(*index.indices(n)) if isinstance(index, slice) else np.asarray(index).astype(np.int64)
         if rows.ndim != 1:
             raise IndexError(f"a ShardArray takes an int, a slice or a 1-d index array, got shape {rows.shape}")
         if rows.size and (rows.min() < -n or rows.max() >= n):
             raise IndexError(f"index out of range for {n} examples")
         rows = np.where(rows < 0, rows + n, rows)
-        out = np.empty((rows.size, *self.shape[1:]), self.dtype)
+        out = empty_aligned((rows.size, *self.shape[1:]), self.dtype)  # device_put adopts it on the CPU
         shard = np.searchsorted(self.starts, rows, side="right") - 1
         for s in np.unique(shard):
             where = np.nonzero(shard == s)[0]
-            out[where] = self._read(int(s), rows[where] - self.starts[s])
+            local = rows[where] - self.starts[s]
+            if where[-1] - where[0] + 1 == where.size:  # one run of the output (e.g. an unshuffled chunk)
+                self._read(int(s), local, out[where[0]:where[-1] + 1])
+            else:
+                part = np.empty((where.size, *self.shape[1:]), self.dtype)
+                self._read(int(s), local, part)
+                out[where] = part
         return out
 
-    def _read(self, s: int, local: np.ndarray) -> np.ndarray:
+    def _read(self, s: int, local: np.ndarray, out: np.ndarray) -> None:
+        """Copies rows `local` (non-empty) of shard s into `out`."""
         leaf, count = self.files[s], self.counts[s]
         with open(leaf.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            view = np.frombuffer(mm, self.dtype, count * int(np.prod(self.shape[1:])), leaf.offset)
-            rows = view.reshape(count, *self.shape[1:])[local]
-            del view
-            return rows
+            whole = np.frombuffer(mm, self.dtype, count * int(np.prod(self.shape[1:])), leaf.offset)
+            whole = whole.reshape(count, *self.shape[1:])
+            first = int(local[0])
+            if local[-1] - first + 1 == local.size and np.all(np.diff(local) == 1):  # consecutive: one block copy
+                np.copyto(out, whole[first:first + local.size])
+            else:
+                np.take(whole, local, axis=0, out=out)
+            del whole  # no view of the map may outlive it
 
 
 class ShardSet(NamedTuple):

@@ -27,7 +27,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from tqdm.auto import tqdm
 
-from jaxae.data.dataset import n_examples, nbytes, take
+from jaxae.data.dataset import gather, n_examples, nbytes, take
 from jaxae.errors import CheckpointError, ConfigError
 from jaxae.train import programs, steps
 from jaxae.train.checkpoint import Checkpointer, to_host
@@ -111,7 +111,7 @@ class ChunkSource:
         first, last = p.chunk_steps(c)
         rows = [self.order(epoch, d)[first * p.rows : last * p.rows].reshape(last - first, p.rows) for d in self.parts]
         index = np.concatenate(rows, axis=1)  # (k, local rows): this process's parts side by side
-        data = take(self.examples, index.reshape(-1))
+        data = gather(self.examples, index.reshape(-1))  # aligned: on the CPU, _place does not copy it
         data = jax.tree.map(lambda a: a.reshape(index.shape + a.shape[1:]), data)
         return {"epoch": epoch, "chunk": c, "data": data}
 

@@ -45,6 +45,26 @@ def test_a_written_set_reads_back_the_same_examples(written, small):
     np.testing.assert_array_equal(data.test_images, small.test_images)  # the test split is read into memory
 
 
+def test_gathered_examples_are_64_byte_aligned_so_the_cpu_adopts_them_without_a_copy(written, small):
+    """ShardArray reads (one block copy for consecutive rows, a gather otherwise) and jaxae.data.gather
+    return arrays that start on a 64-byte boundary: the streaming trainer's device_put then shares their
+    memory on the CPU instead of copying each chunk."""
+    from jaxae.data.dataset import gather
+
+    data = jaxae.data.load(f"shards:{written.path}")
+    indices = (np.arange(40, 90), np.array([7, 5, 6, 6, 300, 2, -3]), np.arange(64)[::-1], slice(3, 500, 7))
+    got = [data.train_images[index] for index in indices]
+    got.append(gather({"x": small.train_images, "y": small.train_labels}, np.array([3, 1, 2, 2])))
+    want = [small.train_images[index] for index in indices]
+    want.append({"x": small.train_images[[3, 1, 2, 2]], "y": small.train_labels[[3, 1, 2, 2]]})
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(a, b)
+        assert a.ctypes.data % 64 == 0
+    if jax.default_backend() == "cpu":
+        chunk = got[0]
+        assert jax.device_put(chunk).unsafe_buffer_pointer() == chunk.ctypes.data  # adopted, not copied
+
+
 def test_any_iterable_of_batches_is_written_as_it_comes(tmp_path):
     rng = np.random.default_rng(0)
     batches = [{"x": rng.normal(size=(n, 5)).astype(np.float16), "label": np.arange(n)} for n in (3, 40, 1, 17)]

@@ -26,10 +26,10 @@ def main():
     read = set()
     plain = shards.ShardArray._read
 
-    def recorded(self, s, local):
+    def recorded(self, s, *rest):
         if threading.current_thread() is not threading.main_thread():
             read.add(s)
-        return plain(self, s, local)
+        return plain(self, s, *rest)
 
     shards.ShardArray._read = recorded
     data = jaxae.data.load(f"shards:{args.shards}")
