@@ -101,6 +101,9 @@ def main(argv=None) -> list[dict]:
     if args.examples < 0 or 0 < args.examples < 100:
         parser.error(f"--examples must be 0 (all) or at least one batch of 100, got {args.examples}")
     images = load_data().train_images
+    if args.examples > len(images):
+        parser.error(f"--examples {args.examples} is more than the {len(images)} training images; give at most "
+                     f"{len(images)}, or 0 for all")
     images = images[: args.examples] if args.examples else images
     batch = 100
     seconds = interleaved({name: variant_epoch(name, images, batch) for name in VARIANTS}, args.rounds)

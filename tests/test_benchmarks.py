@@ -78,6 +78,9 @@ def test_cd_keys_mirrors_jaxae_cd_and_times_every_variant(capsys):
     with pytest.raises(SystemExit) as refused:
         cd_keys.main(["--examples", "50"])
     assert refused.value.code == 2 and "--examples must be 0 (all) or at least one batch" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        cd_keys.main(["--examples", "100000000"])
+    assert refused.value.code == 2 and "is more than the" in capsys.readouterr().err
 
 
 def test_transposed_formulations_are_for_the_conv_ae_and_checked():
