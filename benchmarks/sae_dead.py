@@ -1,13 +1,14 @@
 """Dead latents of a TopK SAE, with and without AuxK, on MNIST pixels.
 
     python -m benchmarks.sae_dead                                    # k 8, 4,096 latents, window 1,000, 10 epochs
-    python -m benchmarks.sae_dead --width 1024 --k 32                # the pixel SAE of experiments/sae_mnist
+    python -m benchmarks.sae_dead --width 1024 --k 32                # the sizes of experiments/sae_mnist's pixel SAE
     python -m benchmarks.sae_dead --dead-window 50 --epochs 2        # a short window
 
 For each AuxK weight in --aux (0 turns AuxK off) it trains `jaxae.tasks.sae` (Adam, batch 256) and
 prints one JSON line: `test_dead`, the fraction of latents that never fire on the test split;
-`train_dead`, the fraction the estimator counts dead at the end (no firing for --dead-window steps);
-and the test explained variance. Full MNIST when $JAXAE_DATA_DIR has it, else the bundled mnist-mini.
+`train_dead`, the fraction the estimator counts dead (no firing for --dead-window steps), averaged over
+the last epoch's steps; and the test explained variance. Full MNIST when $JAXAE_DATA_DIR has it, else
+the bundled mnist-mini.
 """
 from __future__ import annotations
 
