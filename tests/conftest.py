@@ -1,22 +1,43 @@
-"""Shared fixtures, and the compiler setting of the suite.
+"""Shared fixtures, the order the workers take the files in, and the compiler setting of the suite.
 
 The suite's time is mostly XLA compiling hundreds of small programs (each model, mode and device count),
-so it compiles them with LLVM at -O1 instead of -O2 (XLA_FLAGS --xla_backend_optimization_level=1; every
-process a test starts inherits it): compile-bound tests take about a fifth less time (tests/tasks/test_vae.py
-with tests/train/test_loop.py: 130 s -> 101 s), long scans run as fast (-O0 would compile faster still but
-runs them 3-6x slower: the AIS test 15 s -> 96 s), and XLA's own passes (fusion, layout) are unchanged. What it changes is float rounding at most: measured on 2-epoch runs, the AE, conv AE and SAE
-are bitwise the default compile's and the others within 2e-7 of their largest value.
-tests/test_compiler.py checks that premise and a bitwise resume under the default compile.
-JAXAE_TEST_XLA_OPT=default runs the whole suite with XLA's default instead."""
+so it compiles them faster than XLA's default (SUITE_FLAGS, added to XLA_FLAGS before JAX starts; every
+process a test starts inherits them):
+- LLVM at -O1 instead of -O2 (--xla_backend_optimization_level=1): compile-bound tests take about a fifth
+  less time (tests/tasks/test_vae.py with tests/train/test_loop.py: 130 s -> 101 s), long scans run as
+  fast (-O0 would compile faster still but runs them 3-6x slower: the AIS test 15 s -> 96 s);
+- on jaxlib 0.10 (the newest on Python 3.11), also the loop emitters for elementwise fusions instead of its
+  new MLIR fusion emitters (--xla_cpu_use_fusion_emitters=false; jaxlib 0.12 has only the new ones and
+  stops at the flag): with -O1, XLA's compile time for one epoch of the AE, VAE, RBM and conv AE falls from
+  10.4-10.8 s to 5.8-6.2 s (-O1 alone; 15.0-15.5 s with neither), and the suite's summed test time on
+  Python 3.11 from 1,453-1,649 s to 1,281 s (2026-12-07).
+XLA's own passes (fusion, layout) are unchanged. What the flags change is float rounding at most: each
+alone trains tests/test_compiler.py's VAE and RBM bitwise as the default compile does; together they
+differ from it by up to 6e-6 of a leaf's largest value after 2 epochs. tests/test_compiler.py checks that
+premise and a bitwise resume under the default compile. JAXAE_TEST_XLA_OPT=default runs the whole suite
+with XLA's default instead."""
 import functools
 import http.server
 import os
 import threading
+from importlib import metadata
 
-FAST_COMPILE = "--xla_backend_optimization_level=1"
-if os.environ.get("JAXAE_TEST_XLA_OPT", "0") != "default" and "xla_backend_optimization_level" not in os.environ.get(
-        "XLA_FLAGS", ""):  # before JAX is imported: XLA reads the flags once, when its backend starts
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+
+def _jaxlib_version() -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in metadata.version("jaxlib").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return ()
+
+
+SUITE_FLAGS = ["--xla_backend_optimization_level=1"]
+if _jaxlib_version() == (0, 10):  # measured on 0.10.2; 0.12.1 no longer knows the flag
+    SUITE_FLAGS.append("--xla_cpu_use_fusion_emitters=false")
+if os.environ.get("JAXAE_TEST_XLA_OPT", "0") != "default":
+    # before JAX is imported: XLA reads the flags once, when its backend starts; a flag set already is kept
+    given = os.environ.get("XLA_FLAGS", "")
+    added = [flag for flag in SUITE_FLAGS if flag.split("=")[0] not in given]
+    os.environ["XLA_FLAGS"] = " ".join([given, *added]).strip()
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes (-n in pyproject.toml): they share a GPU
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -27,6 +48,42 @@ import pytest  # noqa: E402
 import jaxae  # noqa: E402
 
 DATA_DIR = os.environ.get("JAXAE_DATA_DIR")  # read once: some tests unset the variable
+
+# The files that take longest (seconds of test time on 2 cores, jax 0.10.2, two suite runs of 2026-12-07),
+# handed to the workers first. xdist gives each worker whole files, in collection order (pyproject.toml:
+# --dist loadfile --no-loadscope-reorder); by default it orders them by their number of tests, which left
+# these few-test, long files to the end, one worker running them alone: 877 s against 772 s of test time
+# on the two workers of one run, where longest-first splits the same files 829/820 (replayed from its
+# junit report).
+SLOWEST_FIRST = (
+    "tests/train/test_multihost.py",     # 153-185 s
+    "tests/train/test_parallel.py",      # 138-149 s
+    "tests/tasks/test_dbn.py",           # 94-128 s
+    "tests/test_examples.py",            # 102-115 s
+    "tests/data/test_shards.py",         # 72-97 s
+    "tests/test_benchmarks.py",          # 73-81 s
+    "tests/apps/test_cli.py",            # 67-68 s
+    "tests/sae/test_task.py",            # 58-73 s
+    "tests/tasks/test_dbm.py",           # 60 s
+    "tests/tasks/test_rbm.py",           # 55 s
+    "tests/test_nnx.py",                 # 49-59 s
+    "tests/train/test_summaries.py",     # 37-59 s
+    "tests/rbm/test_dbm.py",             # 46-48 s
+    "tests/test_docs_snippets.py",       # 37-44 s
+    "tests/train/test_loop.py",          # 38 s
+    "tests/tasks/test_vae.py",           # 35-37 s
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Puts the tests of SLOWEST_FIRST's files first, in its order (the rest keep theirs)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    missing = [f for f in SLOWEST_FIRST if not os.path.isfile(os.path.join(root, f))]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py SLOWEST_FIRST names files that do not exist: {missing}; "
+                                "update the list")
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(scope="session")

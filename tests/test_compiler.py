@@ -1,5 +1,5 @@
-"""The suite compiles with LLVM at -O1 (tests/conftest.py). This file checks the premise under XLA's
-default compile, in a process of its own: training there agrees with the suite's compile up to float
+"""The suite compiles with SUITE_FLAGS (tests/conftest.py: LLVM at -O1; on jaxlib 0.10 the loop fusion
+emitters too). This file checks the premise under XLA's default compile, in a process of its own: training there agrees with the suite's compile up to float
 rounding, and a resumed run is still bitwise the uninterrupted one.
 
 Run as a module (`python -m tests.test_compiler OUT.npz`) it trains the models below and writes their
@@ -51,8 +51,10 @@ def resumed_equals_straight(data) -> bool:
 
 
 def test_the_default_compile_trains_the_same_models_and_resumes_bitwise(small, tmp_path):
-    flags = os.environ.get("XLA_FLAGS", "").split()
-    default = " ".join(f for f in flags if not f.startswith("--xla_backend_optimization_level"))
+    from tests.conftest import SUITE_FLAGS
+
+    names = {flag.split("=")[0] for flag in SUITE_FLAGS}
+    default = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if f.split("=")[0] not in names)
     # (the three runs of the resume check compile one program once: jaxae.train.programs reuses it)
     env = dict(os.environ, XLA_FLAGS=default, JAX_PLATFORMS="cpu")
     proc = subprocess.Popen([sys.executable, "-m", "tests.test_compiler", str(tmp_path / "default.npz")], cwd=ROOT,
@@ -68,9 +70,11 @@ def test_the_default_compile_trains_the_same_models_and_resumes_bitwise(small, t
     assert stdout.split()[-1] == "resumed-bitwise", stdout  # under the default compile
     there = np.load(tmp_path / "default.npz")
     assert sorted(there.files) == sorted(here)
-    for key in here:  # measured: at most 7e-8 of the leaf's largest value (the RBM), 3e-11 (the VAE)
+    # measured (2026-12-07): bitwise under -O1 alone (jaxlib 0.10.2 and 0.12.1); with the loop emitters too
+    # (jaxlib 0.10.2) at most 5.9e-6 of the leaf's largest value (the RBM's hidden biases), 3.5e-6 (the VAE)
+    for key in here:
         scale = float(np.max(np.abs(there[key]))) + 1e-12
-        assert float(np.max(np.abs(there[key].astype(np.float64) - here[key]))) <= 1e-6 * scale, key
+        assert float(np.max(np.abs(there[key].astype(np.float64) - here[key]))) <= 2e-5 * scale, key
 
 
 if __name__ == "__main__":
