@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import itertools
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 import jax
 
-from jaxae.errors import ConfigError, Preempted
+from jaxae.errors import ConfigError, JaxaeError, Preempted
 
 EXIT_PEER_FAILED = 3  # another process of the run stopped
 EXIT_PREEMPTED = Preempted.exit_code  # SIGTERM: checkpointed at an agreed step; --resume continues (EX_TEMPFAIL)
@@ -129,6 +130,33 @@ def exit_for_failed_peers(wait: float) -> None:
     missing = failed_peers(wait)
     if missing:
         _exit_naming(missing, jax.process_count(), jax.process_index())
+
+
+_BARRIERS = itertools.count()  # every process calls wait_for_all in the same order: the same ids
+
+
+def wait_for_all(name: str, timeout_s: float = 600.0) -> None:
+    """Waits until every process gets here (a no-op for one process), at a barrier of the coordination
+    service rather than a device collective: no collective timeout applies, so process 0 may take its
+    time writing the run folder (pictures, curves) while the others wait. A process that dies meanwhile
+    is noticed by the watchdog, which ends this one.
+
+    Raises:
+      JaxaeError: the others did not arrive within `timeout_s`.
+    """
+    from jax._src import distributed as state
+
+    client = state.global_state.client
+    if client is None or jax.process_count() == 1:
+        return
+    barrier = f"{name} #{next(_BARRIERS)}"
+    try:
+        client.wait_at_barrier(barrier, int(timeout_s * 1000))
+    except Exception as e:  # the runtime's JaxRuntimeError (DEADLINE_EXCEEDED, or the barrier failed)
+        exit_for_failed_peers(wait=10.0)  # a process that died: say which (as the watchdog does), exit 3
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise JaxaeError(f"process {jax.process_index()} waited {timeout_s:.0f} s at '{name}' and not every process "
+                         f"arrived ({first}); check the other processes' output, then resume with --resume") from None
 
 
 def _exit_naming(missing: list[int], count: int, me: int) -> None:

@@ -24,7 +24,7 @@ from jaxae.train import summaries as summaries_lib
 from jaxae.train.checkpoint import Checkpointer, to_host
 from jaxae.train.config import TrainConfig
 from jaxae.train.contracts import check_task
-from jaxae.train.distributed import Preemption
+from jaxae.train.distributed import Preemption, wait_for_all
 from jaxae.train.rundir import RunDir
 from jaxae.train.state import Task, TrainState, init_state
 
@@ -130,7 +130,7 @@ def fit(
         recorded = {**(task.spec or {}), "data": data.name, "data_dir": data.source, **(run_config or {})}
         run.prepare({**recorded, "task": task.name, "train": dataclasses.asdict(config)}, resume, defaults,
                     write=primary)
-        _barrier("jaxae: run folder prepared")
+        wait_for_all("jaxae: run folder prepared")
     ckpt = run.checkpointer(config.keep) if run else None
 
     start, resumed = 0, None
@@ -233,6 +233,9 @@ def fit(
                         summaries.epoch(record, run.image(epoch) if picture else None)
             if config.profile and epoch == start + 1 and run is not None:  # after a warm-up epoch
                 _profile(task, config, state, data, put, dp, run, primary)
+            # the others wait for process 0's writing here, not in the next epoch's first collective
+            # (whose timeout is the cluster's, 30 s by default)
+            wait_for_all("jaxae: epoch written")
             if preempted:
                 break
     bar.close()
@@ -240,6 +243,9 @@ def fit(
         summaries.close()
     if run and primary:
         viz.save_curves(run.read_metrics(), run.curves)
+    # every process leaves together: one that exits first waits in JAX's shutdown barrier only 10 s,
+    # then aborts, and process 0's watchdog takes it for a failed process
+    wait_for_all("jaxae: run written")
     if preempted:
         where = f"; the checkpoint of epoch {epoch} is in {run.checkpoints}" if run else ""
         raise Preempted(f"stopped on SIGTERM after epoch {epoch} of {config.epochs}{where}; resume with [[resume=True]]")
@@ -254,14 +260,6 @@ def _restore_record(run: RunDir, ckpt: Checkpointer, start: int) -> None:
     if start and isinstance(record, dict) and record.get("epoch") == start and (
             not records or records[-1].get("epoch", 0) < start):
         run.append_metrics(record)
-
-
-def _barrier(name: str) -> None:
-    """Waits until every process gets here (a no-op for one process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
 
 
 def configured(task: Task, config: TrainConfig) -> Task:

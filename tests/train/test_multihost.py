@@ -30,18 +30,19 @@ def free_port() -> int:
 
 
 class Launcher:
-    """launch(command, processes, devices) -> Popen handles: `processes` copies of `python -m command`
-    (the README's local form: --coordinator, --num-processes, --process-id), each with `devices` CPU
-    devices; `close()` kills those still running (only the ones it started)."""
+    """launch(command, processes, devices, timeout) -> Popen handles: `processes` copies of `python -m
+    command` (the README's local form: --coordinator, --num-processes, --process-id), each with `devices`
+    CPU devices and the distributed timeout `timeout` (seconds); `close()` kills those still running
+    (only the ones it started)."""
 
     def __init__(self):
         self.started = []
 
-    def __call__(self, command, processes, devices):
+    def __call__(self, command, processes, devices, timeout=15):
         port, procs = free_port(), []
         for i in range(processes):
             hosts = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id", str(i)]
-            env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "JAXAE_DISTRIBUTED_TIMEOUT": "15",
+            env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "JAXAE_DISTRIBUTED_TIMEOUT": str(timeout),
                    "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()}
             procs.append(subprocess.Popen([sys.executable, "-m", *command, *(hosts if processes > 1 else [])],
                                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
@@ -70,6 +71,11 @@ def finish(procs, timeout=120):
     return out
 
 
+def report(results) -> str:
+    """Each process's exit status and the end of its stderr, in full (a list would be cut short by pytest)."""
+    return "\n".join(f"process {i}: exit {rc}\n{err[-2000:]}" for i, (rc, _, err) in enumerate(results))
+
+
 def digests(stdout: str) -> dict:
     return dict(re.findall(r"^(\w+) ([0-9a-f]{64})$", stdout, re.M))
 
@@ -87,7 +93,7 @@ def test_two_processes_train_the_models_of_one_process_with_four_devices(launch,
     two, one = (launch(["tests.train.multihost_worker", str(tmp_path / "two")], 2, 2),  # both at once
                 launch(["tests.train.multihost_worker", str(tmp_path / "one")], 1, 4))
     two, one = finish(two), finish(one)
-    assert all(rc == 0 for rc, _, _ in two + one), [err[-2000:] for _, _, err in two + one]
+    assert all(rc == 0 for rc, _, _ in two + one), report(two + one)
     assert digests(two[0][1]) == digests(two[1][1]) and len(digests(two[0][1])) == 3  # bit-identical processes
     for name in ("ae", "vae", "rbm"):
         assert_close(tmp_path / "two" / name, tmp_path / "one" / name)
@@ -106,7 +112,7 @@ def test_two_processes_each_read_half_the_shards_and_train_the_model_of_one_proc
     two = launch(["tests.train.shard_worker", written, str(tmp_path / "two")], 2, 1)
     one = launch(["tests.train.shard_worker", written, str(tmp_path / "one")], 1, 2)
     two, one = finish(two), finish(one)
-    assert all(rc == 0 for rc, _, _ in two + one), [err[-2000:] for _, _, err in two + one]
+    assert all(rc == 0 for rc, _, _ in two + one), report(two + one)
     read = [re.search(r"^read (.*)$", out, re.M).group(1) for _, out, _ in two + one]
     assert read == [",".join(map(str, range(8))), ",".join(map(str, range(8, 16))), ",".join(map(str, range(16)))]
     assert digests(two[0][1]) == digests(two[1][1])
@@ -125,7 +131,7 @@ def reference(tmp_path_factory):
         results = finish(launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder)], 2, 2))
     finally:
         launch.close()
-    assert all(rc == 0 for rc, _, _ in results), [err[-2000:] for _, _, err in results]
+    assert all(rc == 0 for rc, _, _ in results), report(results)
     return folder
 
 
@@ -153,7 +159,7 @@ def test_a_killed_worker_stops_the_other_and_the_run_resumes(launch, tmp_path, r
     resumed = launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder), "--resume"], 2, 2)
     single = launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(elastic), "--resume"], 1, 4)
     results = finish(resumed) + finish(single)
-    assert all(rc == 0 for rc, _, _ in results), [e[-2000:] for _, _, e in results]
+    assert all(rc == 0 for rc, _, _ in results), report(results)
     for a, b in zip(params(folder), params(reference)):
         np.testing.assert_array_equal(a, b)
     assert len((folder / "metrics.jsonl").read_text().splitlines()) == 5
@@ -167,13 +173,26 @@ def test_sigterm_saves_at_an_agreed_epoch_and_resumes_exactly(launch, tmp_path, 
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     results = finish(procs, timeout=60)
-    assert [rc for rc, _, _ in results] == [75, 75], [e[-2000:] for _, _, e in results]
+    assert [rc for rc, _, _ in results] == [75, 75], report(results)
     stopped = [int(re.search(r"stopped on SIGTERM after epoch (\d+)", e).group(1)) for _, _, e in results]
     assert stopped[0] == stopped[1] < 5 and str(stopped[0]) in os.listdir(folder / "checkpoints")
     resumed = finish(launch(["jaxae", *AE, "--epochs", "5", "--workdir", str(folder), "--resume"], 2, 2))
     assert all(rc == 0 for rc, _, _ in resumed)
     for a, b in zip(params(folder), params(reference)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_others_wait_while_process_0_writes_the_run_folder(launch, tmp_path):
+    # process 0 takes 8 s to write epoch 1's metrics line and the loss curves, the timeout being 6 s:
+    # the others once waited in epoch 2's first collective and in JAX's shutdown barrier, which gave up
+    procs = launch(["tests.train.slow_writer", "8", *AE, "--epochs", "2", "--workdir", str(tmp_path / "run")], 2, 1,
+                   timeout=6)
+    results = finish(procs)
+    assert [rc for rc, _, _ in results] == [0, 0], report(results)
+    same = {re.search(r"parameters sha256 ([0-9a-f]{64})$", out, re.M).group(1) for _, out, _ in results}
+    assert len(same) == 1  # both processes hold the same parameters
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (tmp_path / "run" / "loss_curve.png").exists()
 
 
 def test_eval_of_a_multi_process_run_from_one_process(reference, capsys):
