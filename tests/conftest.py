@@ -8,14 +8,18 @@ process a test starts inherits them):
   fast (-O0 would compile faster still but runs them 3-6x slower: the AIS test 15 s -> 96 s);
 - on jaxlib 0.10 (the newest on Python 3.11), also the loop emitters for elementwise fusions instead of its
   new MLIR fusion emitters (--xla_cpu_use_fusion_emitters=false; jaxlib 0.12 has only the new ones and
-  stops at the flag): with -O1, XLA's compile time for one epoch of the AE, VAE, RBM and conv AE falls from
-  10.4-10.8 s to 5.8-6.2 s (-O1 alone; 15.0-15.5 s with neither), and the suite's summed test time on
-  Python 3.11 from 1,453-1,649 s to 1,281 s (2026-12-07).
-XLA's own passes (fusion, layout) are unchanged. What the flags change is float rounding at most: each
-alone trains tests/test_compiler.py's VAE and RBM bitwise as the default compile does; together they
-differ from it by up to 6e-6 of a leaf's largest value after 2 epochs. tests/test_compiler.py checks that
-premise and a bitwise resume under the default compile. JAXAE_TEST_XLA_OPT=default runs the whole suite
-with XLA's default instead."""
+  stops at the flag). `python -m benchmarks.compile --rounds 2 -- "" "--xla_backend_optimization_level=1"
+  "--xla_cpu_use_fusion_emitters=false" "--xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false"`
+  (benchmarks/results/compile_cpu_2026-12-07.jsonl): XLA compiles 2 epochs of the AE, VAE, PCD RBM and
+  conv AE in 5.9-6.7 s with both flags, 9.1-9.5 s with -O1 alone, 12.0-12.4 s with the loop emitters
+  alone, 13.6-14.0 s with neither; the loop emitters' programs run slower (the VAE at 20-22k samples/s
+  against 29-31k), which this compile-bound suite does not feel: its summed test time on Python 3.11 fell
+  from 1,453-1,649 s to 1,281 s, a fresh clone's run from 13:05 to 11:11 (with the file order below).
+-O1 leaves XLA's own passes (fusion, layout) as they are. What the flags change is float rounding at
+most: -O1 alone trains all four models bitwise as the default compile does, the loop emitters alone the
+VAE and RBM; together they differ from it by up to 6e-6 of a leaf's largest value after 2 epochs.
+tests/test_compiler.py checks that premise and a bitwise resume under the default compile.
+JAXAE_TEST_XLA_OPT=default runs the whole suite with XLA's default instead."""
 import functools
 import http.server
 import os

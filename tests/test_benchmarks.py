@@ -173,3 +173,18 @@ def test_sae_dead_counts_latents_that_never_fire(capsys):
         with pytest.raises(SystemExit):
             sae_dead.main(argv)
         assert message in capsys.readouterr().err
+
+
+def test_compile_times_each_flag_set_in_a_fresh_process(capsys):
+    """One row per flag set: compile seconds, steady speed and a parameter digest; a flag XLA does not know
+    gives a row with the error instead of numbers."""
+    from benchmarks import compile as compile_bench
+
+    known, unknown = compile_bench.main(["--models", "ae", "--rounds", "1", "--", "", "--xla_jaxae_no_such_flag=1"])
+    assert known["compile_s"] >= known["train_eval_compile_s"] > 0 and known["fit_s"] > known["compile_s"]
+    assert known["samples_per_s"]["ae"] > 0 and len(known["params_sha256"]["ae"]) == 16 and "error" not in known
+    assert unknown["error"] and "samples_per_s" not in unknown and unknown["XLA_FLAGS"].endswith("--xla_jaxae_no_such_flag=1")
+    assert known["cpus"] >= 1  # the machine's facts on every row
+    with pytest.raises(SystemExit) as refused:
+        compile_bench.main(["--models", "ae,nope"])
+    assert refused.value.code == 2 and "--models 'ae,nope': give a comma list from" in capsys.readouterr().err
