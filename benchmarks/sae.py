@@ -4,6 +4,7 @@
     python -m benchmarks.sae DIR --recipe 16k          # after SynthSAEBench-16k: d 768, 16,384 features,
                                                        # width 4,096, 200M samples, batch 1,024 (a GPU)
     python -m benchmarks.sae DIR --recipe 16k --dry-run   # the same command on a small sample count
+    python -m benchmarks.sae DIR --children 3 --rows batchtopk,matryoshka --against ''   # with a feature hierarchy
 
 DIR holds the generated shard set (written at run time by jaxae.data.synthetic, reused when its
 recipe matches; never committed). On the same shards and hyperparameters (batch 1,024, Adam 3e-4,
@@ -44,14 +45,15 @@ ROWS = ["topk", "topk-noaux", "batchtopk", "relu", "jumprelu", "matryoshka"]
 
 
 def dataset(folder: str, recipe: dict) -> str:
+    options = {"min_prob": recipe["min_prob"], **({"children": recipe["children"]} if recipe.get("children") else {})}
     meta = {"seed": 0, "d": recipe["d"], "m": recipe["m"], "n_train": recipe["n_train"], "n_test": recipe["n_test"],
-            "batch_size": 4096, "options": {"min_prob": recipe["min_prob"]}}
+            "batch_size": 4096, "options": options}
     if os.path.exists(os.path.join(folder, synthetic.TRUTH)):
         if synthetic.truth(folder)[1] == meta:
             return folder
         raise SystemExit(f"{folder} holds another synthetic set; pass a new folder")
     t0 = time.perf_counter()
-    synthetic.write(folder, 0, recipe["d"], recipe["m"], recipe["n_train"], recipe["n_test"], min_prob=recipe["min_prob"])
+    synthetic.write(folder, 0, recipe["d"], recipe["m"], recipe["n_train"], recipe["n_test"], **options)
     print(f"# wrote {recipe['n_train']:,} + {recipe['n_test']:,} samples to {folder} in {time.perf_counter() - t0:.0f} s",
           flush=True)
     return folder
@@ -72,9 +74,24 @@ def evaluate(folder: str, encode_fn, decode_fn, atoms) -> dict:
         fired = (acts != 0).any(0) if fired is None else fired | (acts != 0).any(0)
         n += len(x)
     assert sums is not None and counts is not None and fired is not None
-    return {"mcc": sae.metrics.mcc(atoms, model.features), "f1": float(sae.metrics.f1(counts)),
-            "explained_variance": sae.metrics.explained_variance(sums), "l0": l0 / n,
-            "dead_fraction": float(1.0 - fired.mean())}
+    out = {"mcc": sae.metrics.mcc(atoms, model.features), "f1": float(sae.metrics.f1(counts)),
+           "explained_variance": sae.metrics.explained_variance(sums), "l0": l0 / n,
+           "dead_fraction": float(1.0 - fired.mean())}
+    if model.parent is not None:  # absorption: a latent matched to a parent misses it where a child fires
+        out.update(hierarchy_scores(model.parent, np.asarray(matches), counts))
+    return out
+
+
+def hierarchy_scores(parent: np.ndarray, matches: np.ndarray, counts) -> dict:
+    """F1 and recall of the latents matched to parent features, and F1 of those matched to children."""
+    tp, fp, fn = (np.asarray(c) for c in counts)
+    is_parent = np.isin(np.arange(len(parent)), parent[parent >= 0])[matches]
+    is_child = (parent >= 0)[matches]
+    recall = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), 0.0)
+    group = lambda mask: sae.metrics.Confusion(*(jnp.asarray(c[mask]) for c in (tp, fp, fn)))  # noqa: E731
+    return {"parent_latents": int(is_parent.sum()), "parent_f1": float(sae.metrics.f1(group(is_parent))),
+            "parent_recall": float(recall[is_parent].mean()), "child_latents": int(is_child.sum()),
+            "child_f1": float(sae.metrics.f1(group(is_child)))}
 
 
 def config_for(row: str, recipe: dict) -> SAEConfig:
@@ -230,6 +247,9 @@ def main(argv=None):
     parser.add_argument("--rows", default=",".join(ROWS), help=f"jaxae rows, from {','.join(ROWS)}")
     parser.add_argument("--against", default="floor,saelens", help="floor, saelens, both, or ''")
     parser.add_argument("--width", type=int, default=0, help="latents (default: the recipe's)")
+    parser.add_argument("--children", type=int, default=0,
+                        help="a feature hierarchy: each of the most frequent features parents this many, which fire "
+                             "only with it (jaxae.data.synthetic; default 0: independent features)")
     parser.add_argument("--b-dec-init", choices=B_DEC_INITS, default="geometric-median",
                         help="where jaxae's b_dec starts (the floor and SAELens rows take only geometric-median)")
     args = parser.parse_args(argv)
@@ -241,6 +261,9 @@ def main(argv=None):
         recipe["n_test"] = min(recipe["n_test"], 8192)
     if args.width:
         recipe["width"] = args.width
+    if args.children < 0:
+        parser.error(f"--children must be >= 0, got {args.children}")
+    recipe["children"] = args.children
     recipe["b_dec_init"] = args.b_dec_init
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
@@ -249,7 +272,7 @@ def main(argv=None):
     folder = dataset(args.folder, recipe)
     base = {"bench": "sae", "recipe": args.recipe, "n_train": recipe["n_train"], "d": recipe["d"],
             "features": recipe["m"], "width": recipe["width"], "k": recipe["k"], "batch": BATCH, "lr": LR,
-            "b_dec_init": args.b_dec_init,
+            "b_dec_init": args.b_dec_init, "children": args.children,
             "jax": jax.__version__}
     against = [a for a in args.against.split(",") if a]
     for row in rows:

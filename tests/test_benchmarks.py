@@ -188,3 +188,18 @@ def test_compile_times_each_flag_set_in_a_fresh_process(capsys):
     with pytest.raises(SystemExit) as refused:
         compile_bench.main(["--models", "ae,nope"])
     assert refused.value.code == 2 and "--models 'ae,nope': give a comma list from" in capsys.readouterr().err
+
+
+def test_sae_hierarchy_scores_split_the_latents_by_their_matched_feature():
+    """benchmarks.sae on a set with a hierarchy: F1 and recall of the latents matched to parents (the
+    ones absorption hurts), F1 of those matched to children; worked by hand on 4 latents."""
+    from benchmarks.sae import hierarchy_scores
+    from jaxae import sae
+
+    parent = np.array([-1, -1, 0, 0, 1])  # features 0 and 1 are parents, 2-4 children
+    counts = sae.metrics.Confusion(np.array([8.0, 5, 4, 1]), np.array([0.0, 5, 0, 1]), np.array([2.0, 0, 4, 1]))
+    scores = hierarchy_scores(parent, np.array([0, 2, 1, 4]), counts)
+    assert scores["parent_latents"] == 2 and scores["child_latents"] == 2
+    assert scores["parent_recall"] == pytest.approx((0.8 + 0.5) / 2)
+    assert scores["parent_f1"] == pytest.approx((16 / 18 + 2 / 3) / 2)
+    assert scores["child_f1"] == pytest.approx((2 / 3 + 0.5) / 2)

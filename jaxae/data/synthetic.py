@@ -3,8 +3,11 @@
 a shard set so an SAE trains on it like on any activations.
 
 A sample is x = f @ features, f (m,) >= 0: feature j fires with probability probs[j] (independently)
-with magnitude relu(mean[j] + std[j] * N(0, 1)). Batch i is drawn by its own seeded NumPy generator,
-so any batch (e.g. an evaluation batch with its true activations) can be drawn again.
+with magnitude relu(mean[j] + std[j] * N(0, 1)). With a hierarchy (`children` > 0, after
+`sae_lens.synthetic.HierarchyNode`), a child feature fires only where its parent fires (so with
+probability probs[parent] * probs[child]): the structure behind feature absorption, which Matryoshka
+SAEs are built against. Batch i is drawn by its own seeded NumPy generator, so any batch (e.g. an
+evaluation batch with its true activations) can be drawn again.
 """
 from __future__ import annotations
 
@@ -20,12 +23,15 @@ from jaxae.errors import DataError
 
 
 class SyntheticModel(NamedTuple):
-    """The ground truth: features (m, d) unit rows; probs, mean, std (m,) float32 NumPy arrays."""
+    """The ground truth: features (m, d) unit rows; probs, mean, std (m,) float32 NumPy arrays; parent
+    (m,) int32, each feature's parent feature or -1 (a root; parents are roots: one level), or None for
+    no hierarchy."""
 
     features: np.ndarray
     probs: np.ndarray
     mean: np.ndarray
     std: np.ndarray
+    parent: np.ndarray | None = None
 
 
 def zipf_probabilities(m: int, exponent: float = 1.0, max_prob: float = 0.3, min_prob: float = 0.01) -> np.ndarray:
@@ -41,15 +47,26 @@ def zipf_probabilities(m: int, exponent: float = 1.0, max_prob: float = 0.3, min
 
 
 def synthetic_model(seed: int, d: int, m: int, exponent: float = 1.0, max_prob: float = 0.3,
-                    min_prob: float = 0.01, mean: float = 1.0, std: float = 0.25) -> SyntheticModel:
+                    min_prob: float = 0.01, mean: float = 1.0, std: float = 0.25, children: int = 0) -> SyntheticModel:
     """m random unit directions in d dimensions with Zipf firing probabilities and N(mean, std^2)
-    magnitudes (cut at 0)."""
-    if d < 1 or mean < 0 or std < 0:
-        raise DataError(f"need d >= 1, mean >= 0 and std >= 0, got d={d} mean={mean} std={std}")
+    magnitudes (cut at 0). `children` > 0: trees of one parent and `children` children in blocks of
+    the frequency order: feature t * (children + 1) is a parent, the `children` features after it its
+    children (each fires only where it fires, so its own probability is conditional on the parent's and
+    of the same order); the m % (children + 1) rarest features are roots without children."""
+    if d < 1 or mean < 0 or std < 0 or children < 0:
+        raise DataError(f"need d >= 1, mean >= 0, std >= 0 and children >= 0, got d={d} mean={mean} std={std} "
+                        f"children={children}")
     features = np.random.default_rng([seed, 0]).standard_normal((m, d))
     features = (features / np.linalg.norm(features, axis=-1, keepdims=True)).astype(np.float32)
     full = np.ones((m,), np.float32)
-    return SyntheticModel(features, zipf_probabilities(m, exponent, max_prob, min_prob), mean * full, std * full)
+    parent = None
+    if children:
+        in_trees = np.arange((m // (children + 1)) * (children + 1), dtype=np.int32)
+        root = in_trees - in_trees % (children + 1)
+        parent = np.full((m,), -1, np.int32)
+        parent[in_trees] = np.where(in_trees == root, -1, root)
+    return SyntheticModel(features, zipf_probabilities(m, exponent, max_prob, min_prob), mean * full, std * full,
+                          parent)
 
 
 def sample(rng: np.random.Generator, model: SyntheticModel, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +76,9 @@ def sample(rng: np.random.Generator, model: SyntheticModel, batch: int) -> tuple
     f = np.zeros((batch, m), np.float32)
     noise = rng.standard_normal(len(rows), dtype=np.float32)
     f[rows, cols] = np.maximum(model.mean[cols] + model.std[cols] * noise, 0.0)
+    if model.parent is not None:  # a child only where its parent is active (parents are roots)
+        child = np.flatnonzero(model.parent >= 0)
+        f[:, child] *= f[:, model.parent[child]] > 0
     return f @ model.features, f
 
 
@@ -92,8 +112,8 @@ def write(out: str, seed: int, d: int, m: int, n_train: int, n_test: int, batch_
                            name=f"synthetic-d{d}-m{m}")
     meta = {"seed": seed, "d": d, "m": m, "n_train": n_train, "n_test": n_test, "batch_size": batch_size,
             "options": model_options}
-    np.savez(os.path.join(out, TRUTH), **model._asdict(),
-             meta=np.array(json.dumps(meta)))
+    arrays = {k: v for k, v in model._asdict().items() if v is not None}
+    np.savez(os.path.join(out, TRUTH), **arrays, meta=np.array(json.dumps(meta)))
     return written
 
 
@@ -103,7 +123,7 @@ def truth(out: str) -> tuple[SyntheticModel, dict]:
     if not os.path.exists(path):
         raise DataError(f"{path} not found: {out} is not a synthetic shard set written by jaxae.data.synthetic.write")
     with np.load(path) as z:
-        model = SyntheticModel(*(z[k] for k in SyntheticModel._fields))
+        model = SyntheticModel(z["features"], z["probs"], z["mean"], z["std"], z["parent"] if "parent" in z else None)
         return model, json.loads(str(z["meta"]))
 
 
