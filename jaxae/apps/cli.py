@@ -203,9 +203,9 @@ def _joined() -> bool:
     """Whether this process joined others through jax.distributed."""
     if "jax" not in sys.modules:
         return False
-    from jax._src import distributed as state
+    from jaxae.train import distributed
 
-    return state.global_state.client is not None
+    return distributed.client() is not None
 
 
 def _main(argv: list[str] | None = None) -> int:

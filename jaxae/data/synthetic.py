@@ -53,9 +53,9 @@ def synthetic_model(seed: int, d: int, m: int, exponent: float = 1.0, max_prob: 
     the frequency order: feature t * (children + 1) is a parent, the `children` features after it its
     children (each fires only where it fires, so its own probability is conditional on the parent's and
     of the same order); the m % (children + 1) rarest features are roots without children."""
-    if d < 1 or mean < 0 or std < 0 or children < 0:
-        raise DataError(f"need d >= 1, mean >= 0, std >= 0 and children >= 0, got d={d} mean={mean} std={std} "
-                        f"children={children}")
+    if d < 1 or mean < 0 or std < 0 or not 0 <= children < m:
+        raise DataError(f"need d >= 1, mean >= 0, std >= 0 and children >= 0 and below m (a tree needs "
+                        f"children + 1 features), got d={d} m={m} mean={mean} std={std} children={children}")
     features = np.random.default_rng([seed, 0]).standard_normal((m, d))
     features = (features / np.linalg.norm(features, axis=-1, keepdims=True)).astype(np.float32)
     full = np.ones((m,), np.float32)

@@ -99,17 +99,23 @@ def initialize(cluster: Cluster) -> None:
         watchdog.start()
 
 
+def client() -> Any:
+    """JAX's coordination-service client of this process (live nodes, barriers), or None when it joined
+    no others. (A private attribute of JAX's: the one place jaxae reads it.)"""
+    from jax._src import distributed as state
+
+    return state.global_state.client
+
+
 def failed_peers(wait: float) -> list[int]:
     """The processes the coordination service no longer sees, asked for up to `wait` seconds (a
     collective that failed because a peer died is noticed by the heartbeats a little later)."""
-    from jax._src import distributed as state
-
-    client = state.global_state.client
-    if client is None or jax.process_count() == 1:
+    joined = client()
+    if joined is None or jax.process_count() == 1:
         return []
     deadline = time.monotonic() + wait
     while True:
-        missing = _missing(client, jax.process_count())
+        missing = _missing(joined, jax.process_count())
         if missing or time.monotonic() > deadline:
             return missing
         time.sleep(0.5)
@@ -144,14 +150,12 @@ def wait_for_all(name: str, timeout_s: float = 600.0) -> None:
     Raises:
       JaxaeError: the others did not arrive within `timeout_s`.
     """
-    from jax._src import distributed as state
-
-    client = state.global_state.client
-    if client is None or jax.process_count() == 1:
+    joined = client()
+    if joined is None or jax.process_count() == 1:
         return
     barrier = f"{name} #{next(_BARRIERS)}"
     try:
-        client.wait_at_barrier(barrier, int(timeout_s * 1000))
+        joined.wait_at_barrier(barrier, int(timeout_s * 1000))
     except Exception as e:  # the runtime's JaxRuntimeError (DEADLINE_EXCEEDED, or the barrier failed)
         exit_for_failed_peers(wait=10.0)  # a process that died: say which (as the watchdog does), exit 3
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
@@ -193,13 +197,11 @@ class _Watchdog(threading.Thread):
         self.stopped.set()
 
     def run(self) -> None:
-        from jax._src import distributed as state  # the runtime's client: live nodes of the job
-
-        client = state.global_state.client
-        if client is None:
+        joined = client()  # the runtime's client: live nodes of the job
+        if joined is None:
             return
         while not self.stopped.wait(1.0):
-            missing = _missing(client, self.count)
+            missing = _missing(joined, self.count)
             if missing and not self.stopped.is_set():
                 _exit_naming(missing, self.count, self.me)
 

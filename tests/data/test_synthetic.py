@@ -45,3 +45,5 @@ def test_write_keeps_the_hierarchy_in_the_ground_truth(tmp_path):
 def test_negative_children_is_refused():
     with pytest.raises(DataError, match="children >= 0"):
         synthetic.synthetic_model(0, 8, 12, children=-1)
+    with pytest.raises(DataError, match="a tree needs children \\+ 1 features"):
+        synthetic.synthetic_model(0, 8, 12, children=12)
