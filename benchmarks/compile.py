@@ -7,7 +7,8 @@ tells whether the flags move results at all.
     python -m benchmarks.compile --rounds 2 -- "" "--xla_backend_optimization_level=1"
 
 Flag sets come after `--`, one argument each ("" for none), and are appended to XLA_FLAGS from the
-environment; XLA stops at a flag it does not know, and the row says so (`error`).
+environment; XLA stops at a flag it does not know, and the row says so (`error`). The children run with
+JAX's persistent compilation cache off, so every program is compiled.
 tests/conftest.py's compiler setting of the suite was measured with it.
 """
 from __future__ import annotations
@@ -22,6 +23,14 @@ import sys
 import time
 
 MODELS = {"ae": {}, "vae": {}, "rbm": {"n_hidden": 32, "pcd": True, "n_chains": 32}, "conv-ae": {}}
+
+
+def child_env(flags: str) -> dict:
+    """A child's environment: the flag set appended to XLA_FLAGS, and JAX's persistent compilation cache
+    off, so that a cache folder set in the environment (JAX_COMPILATION_CACHE_DIR) cannot turn the
+    compile seconds into cache reads."""
+    return dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip(),
+                JAX_ENABLE_COMPILATION_CACHE="false")
 
 
 def child(models: list[str]) -> dict:
@@ -76,7 +85,7 @@ def main(argv=None) -> list[dict]:
     rows = []
     for round_ in range(1, args.rounds + 1):
         for flags in args.flag_sets or [""]:
-            env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
+            env = child_env(flags)
             proc = subprocess.run([sys.executable, "-m", "benchmarks.compile", "--child", "--models", ",".join(models)],
                                   env=env, capture_output=True, text=True, timeout=600)
             row = {"bench": "compile", "round": round_, "flags": flags, "XLA_FLAGS": env["XLA_FLAGS"]}

@@ -175,16 +175,22 @@ def test_sae_dead_counts_latents_that_never_fire(capsys):
         assert message in capsys.readouterr().err
 
 
-def test_compile_times_each_flag_set_in_a_fresh_process(capsys):
+def test_compile_times_each_flag_set_in_a_fresh_process(capsys, monkeypatch, tmp_path):
     """One row per flag set: compile seconds, steady speed and a parameter digest; a flag XLA does not know
-    gives a row with the error instead of numbers."""
+    gives a row with the error instead of numbers. The children compile for real: a persistent compilation
+    cache set in the environment is not used (nothing is written to it)."""
     from benchmarks import compile as compile_bench
 
+    cache = tmp_path / "xla-cache"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(cache))
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     known, unknown = compile_bench.main(["--models", "ae", "--rounds", "1", "--", "", "--xla_jaxae_no_such_flag=1"])
     assert known["compile_s"] >= known["train_eval_compile_s"] > 0 and known["fit_s"] > known["compile_s"]
     assert known["samples_per_s"]["ae"] > 0 and len(known["params_sha256"]["ae"]) == 16 and "error" not in known
     assert unknown["error"] and "samples_per_s" not in unknown and unknown["XLA_FLAGS"].endswith("--xla_jaxae_no_such_flag=1")
     assert known["cpus"] >= 1  # the machine's facts on every row
+    assert not cache.exists() or not any(cache.iterdir())
     with pytest.raises(SystemExit) as refused:
         compile_bench.main(["--models", "ae,nope"])
     assert refused.value.code == 2 and "--models 'ae,nope': give a comma list from" in capsys.readouterr().err
