@@ -247,9 +247,9 @@ def main(argv=None):
     parser.add_argument("--rows", default=",".join(ROWS), help=f"jaxae rows, from {','.join(ROWS)}")
     parser.add_argument("--against", default="floor,saelens", help="floor, saelens, both, or ''")
     parser.add_argument("--width", type=int, default=0, help="latents (default: the recipe's)")
-    parser.add_argument("--children", type=int, default=0,
-                        help="a feature hierarchy: trees of a parent and the this many next-most-frequent features, "
-                             "active only where it is (jaxae.data.synthetic; default 0: independent features)")
+    parser.add_argument("--children", type=int, default=0, metavar="C",
+                        help="a feature hierarchy: trees of a parent and its next C most frequent features, each "
+                             "active only where the parent is (jaxae.data.synthetic; default 0: independent features)")
     parser.add_argument("--b-dec-init", choices=B_DEC_INITS, default="geometric-median",
                         help="where jaxae's b_dec starts (the floor and SAELens rows take only geometric-median)")
     args = parser.parse_args(argv)
