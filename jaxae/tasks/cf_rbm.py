@@ -85,7 +85,8 @@ def task(config: CFRBMConfig = CFRBMConfig()) -> Task:
                 optimizer=rbm_optimizer(config.learning_rate, config.momentum, config.weight_decay),
                 preprocess=lambda key, raw: raw, evaluate=evaluate, validate=check_ratings,
                 summarize=recsys.summarize, adapt_data=movielens.transpose if config.item_based else None,
-                spec=spec("cf-rbm", config), learning_rate=config.learning_rate)
+                spec=spec("cf-rbm", config), learning_rate=config.learning_rate,
+                compile_init=False)  # the documented results' op-by-op init (see Task)
 
 
 def offers(config: CFRBMConfig = CFRBMConfig()) -> Offers:

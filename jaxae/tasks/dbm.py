@@ -110,7 +110,7 @@ def layer_task(config: DBMLayerConfig = DBMLayerConfig()) -> Task:
                 optimizer=_sgd(config.learning_rate, config.momentum, config.final_momentum, config.momentum_switch,
                                config.weight_decay, rbm.weights_mask),
                 preprocess=preprocess_fn(config.binarize), evaluate=evaluate, spec=spec("dbm-layer", config),
-                learning_rate=config.learning_rate)
+                learning_rate=config.learning_rate, compile_init=False)  # the documented results' op-by-op init
 
 
 def layer_offers(config: DBMLayerConfig = DBMLayerConfig()) -> Offers:
@@ -230,7 +230,8 @@ def task(config: DBMConfig = DBMConfig(), pretrained: list | None = None) -> Tas
                 optimizer=_sgd(schedule, config.momentum, config.final_momentum, config.momentum_switch,
                                config.weight_decay, dbm.weights_mask),
                 preprocess=preprocess_fn(config.binarize), evaluate=evaluate, reconstruct=reconstruct,
-                validate=validate, spec=spec("dbm", config), learning_rate=schedule)
+                validate=validate, spec=spec("dbm", config), learning_rate=schedule,
+                compile_init=False)  # the documented results' op-by-op init (see Task)
 
 
 def offers(config: DBMConfig = DBMConfig()) -> Offers:

@@ -161,7 +161,8 @@ def task(config: ClassifierConfig) -> Task:
     optimizer = optax.multi_transform({"train": sgd, "frozen": optax.set_to_zero()}, labels)
     return Task(name="dbm-classifier", init=init, estimator=from_loss(loss_fn), optimizer=optimizer,
                 preprocess=lambda key, batch: split(batch), evaluate=evaluate, adapt_data=adapt,
-                spec=spec("dbm-classifier", config), learning_rate=learning_rate)
+                spec=spec("dbm-classifier", config), learning_rate=learning_rate,
+                compile_init=False)  # the documented results' op-by-op init (see Task)
 
 
 def offers(config: ClassifierConfig) -> Offers:

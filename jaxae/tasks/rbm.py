@@ -163,7 +163,8 @@ def task(config: RBMConfig = RBMConfig()) -> Task:
         estimator = rbm.cd(config.k, k_final=config.k_final or None, ramp_steps=config.k_ramp_steps, sparsity=sparsity)
     return Task(name="rbm", init=init_params, estimator=estimator, optimizer=optimizer(config),
                 preprocess=preprocess_fn(config), evaluate=evaluate, reconstruct=reconstruct, validate=validate,
-                spec=spec("rbm", config), learning_rate=learning_rate(config))
+                spec=spec("rbm", config), learning_rate=learning_rate(config),
+                compile_init=False)  # the documented results' op-by-op init (see Task)
 
 
 def offers(config: RBMConfig = RBMConfig()) -> Offers:

@@ -167,6 +167,7 @@ def task(config: SAEConfig = SAEConfig()) -> Task:
         summarize=summarize,
         spec=spec("sae", config),
         learning_rate=config.learning_rate,
+        compile_init=False,  # the documented results' op-by-op init (see Task)
     )
 
 

@@ -26,7 +26,7 @@ from jaxae.train.config import TrainConfig
 from jaxae.train.contracts import check_task
 from jaxae.train.distributed import Preemption, wait_for_all
 from jaxae.train.rundir import RunDir
-from jaxae.train.state import Task, TrainState, init_state
+from jaxae.train.state import Task, TrainState, build_state
 
 log = logging.getLogger("jaxae")
 
@@ -307,11 +307,14 @@ def _learning_rate(task: Task, state: TrainState, config: TrainConfig) -> np.nda
 def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
     """init_state for config.seed, or the models of config.models() stacked on a leading axis (each
     equals the single run of its seed and learning rate)."""
-    if config.n_models == 1:
-        return init_state(task, config.seed, example_raw)
+    if config.n_models == 1 and not task.compile_init:
+        return build_state(task, config.seed, example_raw)
+    if config.n_models == 1:  # init_state's program, reused by a later fit of the same model
+        return programs.jit(functools.partial(build_state, task), programs.devices_of(example_raw))(config.seed,
+                                                                                                    example_raw)
     example = jax.tree.map(jax.numpy.asarray, example_raw)
     seeds, scales = (jax.numpy.asarray(x) for x in zip(*config.models()))
-    state = jax.jit(jax.vmap(lambda s: init_state(task, s, example)))(seeds)
+    state = jax.jit(jax.vmap(lambda s: build_state(task, s, example)))(seeds)
     if config.scales():  # the last transformation of the chain is scale_by_model
         *rest, _ = state.opt_state
         state = state._replace(opt_state=(*rest, ScaleState(scales.astype(jax.numpy.float32))))
