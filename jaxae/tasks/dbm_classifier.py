@@ -26,7 +26,7 @@ from jaxae.optim import linear_decay
 from jaxae.rbm import dbm
 from jaxae.tasks import dbm as dbm_task
 from jaxae.tasks.offers import Classifier, Offers, spec
-from jaxae.train import RunDir, Task, init_state
+from jaxae.train import RunDir, Task, state_shapes
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def load_dbm(workdir: str, n_visible: int) -> dbm.DBMParams:
         raise CheckpointError(f"{folder} holds a {stored.get('model_name')!r} run, not a DBM")
     config = dbm_task.DBMConfig(**{**stored["model"], "layers": tuple(stored["model"]["layers"]),
                                    "pretrain_epochs": tuple(stored["model"]["pretrain_epochs"])})
-    target = init_state(dbm_task.task(config), stored["train"]["seed"], np.zeros((2, n_visible), np.float32))
+    target = state_shapes(dbm_task.task(config), stored["train"]["seed"], np.zeros((2, n_visible), np.float32))
     restored = run.checkpointer().restore_latest(target)
     if restored is None:
         raise CheckpointError(f"{folder} has no checkpoint yet; train the DBM first (jaxae train dbm)")

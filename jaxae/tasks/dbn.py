@@ -23,7 +23,7 @@ from jaxae.data.dataset import Dataset
 from jaxae.errors import CheckpointError, ConfigError
 from jaxae.tasks import rbm as rbm_task
 from jaxae.tasks.offers import Offers
-from jaxae.train import RunDir, TrainConfig, fit, init_state, steps
+from jaxae.train import RunDir, TrainConfig, fit, state_shapes, steps
 
 _UPPER = re.compile(r" \(hidden probabilities of layer \d+\)$")
 
@@ -170,7 +170,7 @@ def _load(workdir: str) -> list[tuple[rbm.RBMParams, rbm_task.RBMConfig, jax.Arr
         stored = run.read_config()
         layer = rbm_task.RBMConfig(**stored["model"])
         shape = (2, stored["n_visible"])  # only the shapes of this target matter: the checkpoint fills it
-        target = init_state(rbm_task.task(layer), stored["train"]["seed"], np.zeros(shape, np.float32))
+        target = state_shapes(rbm_task.task(layer), stored["train"]["seed"], np.zeros(shape, np.float32))
         restored = run.checkpointer().restore_latest(target)
         if restored is None:
             raise CheckpointError(f"{run.path} has no checkpoint; pretrain the DBN first (jaxae train dbn)")

@@ -14,7 +14,7 @@ from jaxae.errors import CheckpointError, ConfigError
 from jaxae.optim import scale_by_model
 from jaxae.tasks.offers import Offers
 from jaxae.tasks.registry import MODELS
-from jaxae.train import RunDir, Task, TrainConfig, TrainState, init_state, init_states
+from jaxae.train import RunDir, Task, TrainConfig, TrainState, init_states, state_shapes
 
 
 class Run(NamedTuple):
@@ -119,7 +119,9 @@ def load_run(workdir: str, data_dir: str | None = None, index: int | None = None
         raise ConfigError(f"{workdir} holds one model; drop [[index]]")
     train_task = task._replace(optimizer=optax.chain(task.optimizer, scale_by_model())) if train.scales() else task
     example = train.init_batch(dataset.train_images)
-    target = init_states(train_task, train, example) if n > 1 else init_state(task, train.seed, example)
+    # the structure to restore into, traced but not run
+    target = (jax.eval_shape(lambda: init_states(train_task, train, example)) if n > 1
+              else state_shapes(task, train.seed, example))
     restored = run.checkpointer().restore_latest(target)
     if restored is None:
         raise CheckpointError(f"{workdir} has no checkpoint yet; train it first")

@@ -90,6 +90,12 @@ def init_state(task: Task, seed: int, example_raw: Any) -> TrainState:
     return jax.jit(functools.partial(build_state, task))(seed, example_raw)
 
 
+def state_shapes(task: Task, seed: int, example_raw: Any) -> TrainState:
+    """init_state's TrainState as jax.ShapeDtypeStruct leaves, traced but neither compiled nor run: the
+    target a checkpoint restores into."""
+    return jax.eval_shape(functools.partial(build_state, task), seed, example_raw)
+
+
 def build_state(task: Task, seed, example_raw: Any) -> TrainState:
     """init_state's computation: the key of `seed`, task.init on the preprocessed example, and the
     optimizer's and estimator's states."""
