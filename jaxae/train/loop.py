@@ -307,11 +307,10 @@ def _learning_rate(task: Task, state: TrainState, config: TrainConfig) -> np.nda
 def init_states(task: Task, config: TrainConfig, example_raw) -> TrainState:
     """init_state for config.seed, or the models of config.models() stacked on a leading axis (each
     equals the single run of its seed and learning rate)."""
-    if config.n_models == 1 and not task.compile_init:
-        return build_state(task, config.seed, example_raw)
-    if config.n_models == 1:  # init_state's program, reused by a later fit of the same model
-        return programs.jit(functools.partial(build_state, task), programs.devices_of(example_raw))(config.seed,
-                                                                                                    example_raw)
+    if config.n_models == 1:  # init_state, compiled through programs: a later fit of the same model reuses it
+        build = (programs.jit(functools.partial(build_state, task), programs.devices_of(example_raw))
+                 if task.compile_init else functools.partial(build_state, task))
+        return build(config.seed, example_raw)
     example = jax.tree.map(jax.numpy.asarray, example_raw)
     seeds, scales = (jax.numpy.asarray(x) for x in zip(*config.models()))
     state = jax.jit(jax.vmap(lambda s: build_state(task, s, example)))(seeds)

@@ -59,10 +59,11 @@ class Task(NamedTuple):
       compile_init: build the step-0 state (init, the optimizer's and the estimator's init) as one
         compiled program (the default), or op by op (False), where every new operation shape compiles
         on its own: for the conv AE 78 programs and 8.8 s of XLA's time on a 2-core CPU, against one
-        program and 4.9 s (docs/guides/speed.md). The two agree bit for
-        bit for the autoencoders (tests/train/test_loop.py); for the RBM, DBM and SAE tasks XLA's fusion
-        rounds the last bits of some leaves differently (the 784-500 RBM's W by up to 3.7e-9), so those
-        keep the op-by-op init their documented results were trained from.
+        program and 4.9 s (docs/guides/speed.md). The two agree bit for bit for the autoencoders
+        (tests/train/test_loop.py); for the RBM, DBM and SAE tasks XLA's fusion rounds the last bits of
+        some leaves differently (the 784-500 RBM's W by up to 3.7e-9), so those keep the op-by-op init
+        their documented results were trained from. (Either way init must trace: `fit` checks the task
+        with jax.eval_shape first.)
     """
 
     name: str
