@@ -8,7 +8,8 @@ Variants (784-500 RBM, batch 100, the floor's loop and optimizer; only the CD st
   floor          the two Bernoulli draws' keys from one `split(key, 3)` (benchmarks/floor.py)
   split-split    the second key from a second `split` of the first split's other half
   split-fold_in  the second key from `fold_in` of the other half
-  jaxae-keys     jaxae's chain: `split`, `fold_in(k_run, 0)`, then the Gibbs kernel's `split`
+  jaxae-keys     the chain jaxae.rbm.cd used before 2026-12-07: `split`, `fold_in(k_run, 0)`, then the
+                 Gibbs kernel's `split` (since then it takes both keys from one `split(key, 3)`, as the floor)
   concat         the floor's keys, the statistics as one concatenated product (as jaxae.rbm.cd_gradient)
   jaxae-cd       jaxae's estimator itself, `jaxae.rbm.cd(1).estimate`, in the floor's loop
 One JSON line per variant: samples/s of its best and median epoch and both ratios to the floor.
@@ -43,7 +44,7 @@ def _split_fold_in(key):
     return first, jax.random.fold_in(rest, 0)
 
 
-def _jaxae_keys(key):  # jaxae.rbm.cd: k_init, k_run = split(key); the kernel splits fold_in(k_run, 0)
+def _jaxae_keys(key):  # jaxae.rbm.cd until 2026-12-07: k_init, k_run = split(key); the kernel splits fold_in(k_run, 0)
     first, rest = jax.random.split(key)
     return first, jax.random.split(jax.random.fold_in(rest, 0))[0]
 

@@ -104,6 +104,11 @@ def cd(k: int = 1, k_final: int | None = None, ramp_steps: int = 0, sparsity=(0.
     (missing values) are 0 in v, stay 0 in the chains and so never reach the hidden layer or get a
     gradient. The unit types come from the parameters. Metrics: "recon_error", the mean squared
     difference between the (observed) data and p(v | h) after one up-down pass, and "gibbs_steps".
+
+    Keys: `split(key, 3)` gives the data's hidden draw, the first visible draw and the rest of the
+    chain (sweeps after the first use `gibbs.run`'s keys from it). Since 2026-12-07; before, the first
+    sweep was a Gibbs kernel call on a derived key, the same distribution but other random numbers
+    and CD-1 8-10% slower on XLA:CPU (benchmarks/README.md).
     """
     k_final = k if k_final is None else k_final
     if k < 1 or k_final < k or (k_final > k and ramp_steps < 1):
@@ -124,23 +129,29 @@ def cd(k: int = 1, k_final: int | None = None, ramp_steps: int = 0, sparsity=(0.
 
     def estimate(key, params, batch, state):
         v, mask = _split(batch)
-        kernel = gibbs.build_kernel(params.units)
-        k_init, k_run = jax.random.split(key)
-        ph_data, h = sample_hidden(k_init, params, v)  # = gibbs.init(k_init, ...), keeping E[h|v]
-        first, info = kernel(jax.random.fold_in(k_run, 0), gibbs.GibbsState(v, h), params, mask)
+        # the first sweep's two draws take their keys from one split: a chain of derivations
+        # (split, then fold_in, then the kernel's split) cost CD-1 8-10% on XLA:CPU (benchmarks.cd_keys)
+        k_hidden, k_visible, k_run = jax.random.split(key, 3)
+        ph_data, h = sample_hidden(k_hidden, params, v)
+        p_v, v1 = sample_visible(k_visible, params, h, mask)
         n = sweeps(state)
-        if ramp:  # a dynamic number of sweeps: no gradient flows through the chain, so a while loop is fine
-            rest = jax.random.fold_in(k_run, 1)  # the keys gibbs.run uses, so CD-k and the ramp agree
-            final, last = jax.lax.fori_loop(
-                0, n - 1, lambda i, c: kernel(jax.random.fold_in(rest, i), c[0], params, mask), (first, info))
-            state = StepCount(state.count + 1)
-        elif k > 1:
-            final, last = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, mask)
+        if not ramp and k == 1:  # the model statistics need p(h | v1) only, not a draw
+            final_v, ph_model = v1, hidden_mean(params, v1)
         else:
-            final, last = first, info
-        # last.p_h = p(h | final.v): the model statistics need no extra matrix product
-        grads = cd_gradient(params, v, final.v, sparsity, ph_data=ph_data, ph_model=last.p_h)
-        return grads, state, {"recon_error": _masked_mean((v - info.p_v) ** 2, mask),
+            first = gibbs.GibbsState(v1, sample_hidden(jax.random.fold_in(k_run, 0), params, v1)[1])
+            info = gibbs.GibbsInfo(p_v, hidden_mean(params, v1))
+            if ramp:  # a dynamic number of sweeps: no gradient flows through the chain, so a while loop is fine
+                kernel = gibbs.build_kernel(params.units)
+                rest = jax.random.fold_in(k_run, 1)  # the keys gibbs.run uses, so CD-k and the ramp agree
+                final, last = jax.lax.fori_loop(
+                    0, n - 1, lambda i, c: kernel(jax.random.fold_in(rest, i), c[0], params, mask), (first, info))
+                state = StepCount(state.count + 1)
+            else:
+                final, last = gibbs.run(jax.random.fold_in(k_run, 1), first, params, k - 1, mask)
+            final_v, ph_model = final.v, last.p_h
+        # ph_model = p(h | final v): the model statistics need no extra matrix product
+        grads = cd_gradient(params, v, final_v, sparsity, ph_data=ph_data, ph_model=ph_model)
+        return grads, state, {"recon_error": _masked_mean((v - p_v) ** 2, mask),
                               "gibbs_steps": n.astype(jnp.float32)}
 
     return Estimator(init, estimate)
