@@ -6,6 +6,9 @@ scikit-learn's RBM), same run.
 
 Every jaxae row says whether its mode is the one `--mode auto` picks for the model on this backend
 ("default": true); each gets a ratio to the hand-written floor (benchmarks/floor.py) and to PyTorch.
+The default mode and the floor are timed with their epochs interleaved (one of each in turn, as
+benchmarks.ab does), so that a drift of the machine's speed moves both alike ("timing": "interleaved");
+every other row is timed in a block of its own.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import jax
 
 from benchmarks import floor
 from benchmarks import torch_reference as ref
-from benchmarks.common import emit, flops_per_example, jaxae_throughput, load_data
+from benchmarks.common import compiled_epoch, emit, flops_per_example, interleaved, jaxae_throughput, load_data
 from jaxae.nn.conv import TRANSPOSED, transposed_method
 from jaxae.tasks import ae, conv_ae, dbm, rbm, rbm_binary, vae
 from jaxae.train.loop import choose_mode
@@ -44,6 +47,29 @@ BATCH = {"rbm-cd1": 100, "rbm-cd10": 100, "cf-rbm-chapter": 100, "dbm": 100}  # 
 DATA = {"cf-rbm-chapter": "ml-100k/u1"}  # default: MNIST (see load_data)
 COMPILABLE = ("ae", "conv-ae", "vae")  # references that take compile=True
 MIN_EPOCHS = {"cf-rbm-chapter": 50}  # an epoch is 9 steps: time more of them
+
+
+def paired_with_floor(make_task, model: str, images, batch_size: int, mode: str, epochs: int) -> tuple[dict, dict]:
+    """jaxae in `mode` and the hand-written floor of `model`, after one warm-up epoch each, `epochs` timed
+    epochs each, one of each in turn: (jaxae's result, the floor's), as jaxae_throughput and
+    floor.throughput give them, with "timing": "interleaved"."""
+    run_epoch, state, compile_s = compiled_epoch(make_task(), images, batch_size, mode)
+    epoch_fn, carry = floor.FLOORS[model](images, batch_size)
+    losses = []
+
+    def floor_epoch(carry, epoch):
+        carry, loss = epoch_fn(carry, epoch)
+        losses.append(loss)
+        return carry, loss
+
+    seconds = interleaved({"jaxae": (run_epoch, state), "floor": (floor_epoch, carry)}, epochs)
+    samples = (len(images) // batch_size) * batch_size
+    results = {}
+    for name in seconds:
+        epoch_s = sum(seconds[name]) / len(seconds[name])
+        results[name] = {"samples_per_s": samples / epoch_s, "epoch_s": epoch_s, "timing": "interleaved"}
+    results["floor"].update(first_loss=float(losses[0]), last_loss=float(losses[-1]))
+    return {**results["jaxae"], "compile_s": compile_s}, results["floor"]
 
 
 def main(argv=None) -> list[dict]:
@@ -81,14 +107,19 @@ def main(argv=None) -> list[dict]:
         formulations = ["auto"] + [m for m in formulations if m != "auto" and m != transposed_method("auto")]
     default_mode = choose_mode("auto", images, make_task().modes)
     rows = []
+    floor_result = None
     for method in formulations:
         tag = "" if method == "auto" else f"[{method}]"
         factory = make_task if method == "auto" else (lambda m=method: conv_ae.task(conv_ae.ConvAEConfig(transposed=m)))
         how = {"transposed": transposed_method(method)} if args.model == "conv-ae" else {}
         for mode in args.modes.split(","):
-            result = jaxae_throughput(factory(), images, args.batch_size, mode, args.epochs)
-            rows.append(emit({**common, "impl": f"jaxae-{mode}{tag}", "default": mode == default_mode and not tag,
-                              **how, **result, "note": note}))
+            default = mode == default_mode and not tag
+            if default and args.model in floor.FLOORS:
+                result, floor_result = paired_with_floor(factory, args.model, images, args.batch_size, mode, args.epochs)
+            else:
+                result = jaxae_throughput(factory(), images, args.batch_size, mode, args.epochs)
+            rows.append(emit({**common, "impl": f"jaxae-{mode}{tag}", "default": default, **how, **result,
+                              "note": note}))
         if args.bf16 and method == formulations[0]:
             mode = args.modes.split(",")[0]
             result = jaxae_throughput(factory(), images, args.batch_size, mode, args.epochs, precision="bfloat16")
@@ -104,8 +135,9 @@ def main(argv=None) -> list[dict]:
         rows.append(row)
 
     if args.model in floor.FLOORS:  # the hand-written JAX loop of the same work, same run
-        against(emit({**common, "impl": "jax-floor", **floor.throughput(args.model, images, args.batch_size,
-                                                                       args.epochs)}), "vs_floor")
+        if floor_result is None:  # the default mode was not timed (--modes): the floor in a block of its own
+            floor_result = floor.throughput(args.model, images, args.batch_size, args.epochs)
+        against(emit({**common, "impl": "jax-floor", **floor_result}), "vs_floor")
     if torch_fn and not args.no_torch:
         against(emit({**common, "impl": "torch-eager", **torch_fn(images, args.batch_size, args.epochs)}),
                 "vs_torch_eager")

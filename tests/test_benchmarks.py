@@ -27,6 +27,9 @@ def test_models_rows_carry_the_ratio_to_the_floor(capsys):
     rows = models.main(["--model", "ae", "--epochs", "1", "--no-torch", "--modes", "scan"])
     jaxae_row, floor_row = rows
     assert floor_row["impl"] == "jax-floor" and "default" in jaxae_row
+    # the default mode (scan here) and the floor: epochs interleaved, the floor's loss still reported
+    assert jaxae_row["default"] and jaxae_row["timing"] == floor_row["timing"] == "interleaved"
+    assert np.isfinite(floor_row["last_loss"]) and jaxae_row["compile_s"] > 0
     assert jaxae_row["vs_floor"] == pytest.approx(jaxae_row["samples_per_s"] / floor_row["samples_per_s"])
     for row in rows:  # the machine's facts and the fraction of its matmul rate, timed in the same run
         assert row["cpu_model"] and row["cpus_usable"] >= 1 and isinstance(row["cpu_flags"], list)
@@ -36,6 +39,8 @@ def test_models_rows_carry_the_ratio_to_the_floor(capsys):
     parsed = table.parse(capsys.readouterr().out.splitlines())
     assert parsed["throughput"][0]["vs_floor"] == pytest.approx(jaxae_row["vs_floor"])
     assert "jaxae / hand-written" in table.markdown(parsed) and "Machine: " in table.markdown(parsed)
+    step_row, block_floor = models.main(["--model", "ae", "--epochs", "1", "--no-torch", "--modes", "step"])
+    assert not step_row["default"] and "timing" not in step_row and "timing" not in block_floor
 
 
 def test_ab_interleaves_jaxae_and_its_floor_and_prints_their_ratio(capsys):
