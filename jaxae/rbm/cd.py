@@ -138,8 +138,8 @@ def cd(k: int = 1, k_final: int | None = None, ramp_steps: int = 0, sparsity=(0.
         if not ramp and k == 1:  # the model statistics need p(h | v1) only, not a draw
             final_v, ph_model = v1, hidden_mean(params, v1)
         else:
-            first = gibbs.GibbsState(v1, sample_hidden(jax.random.fold_in(k_run, 0), params, v1)[1])
-            info = gibbs.GibbsInfo(p_v, hidden_mean(params, v1))
+            ph1, h1 = sample_hidden(jax.random.fold_in(k_run, 0), params, v1)
+            first, info = gibbs.GibbsState(v1, h1), gibbs.GibbsInfo(p_v, ph1)
             if ramp:  # a dynamic number of sweeps: no gradient flows through the chain, so a while loop is fine
                 kernel = gibbs.build_kernel(params.units)
                 rest = jax.random.fold_in(k_run, 1)  # the keys gibbs.run uses, so CD-k and the ramp agree
