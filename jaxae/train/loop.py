@@ -200,7 +200,7 @@ def fit(
                 record.update(devices=dp.size, parallel=dp.name)
             if n_models > 1:
                 record["models"] = n_models
-            train_means = {k: np.mean(v, axis=-1) for k, v in metrics.items() if k != "finite"}
+            train_means = {k: np.mean(v, axis=-1) for k, v in metrics.items()}
             record.update(_per_model("train", train_means, n_models))
             record.update(_per_model("test", summarized(task, evaluate(state, test_images), n_models), n_models))
             if train_subset is not None:
@@ -425,9 +425,14 @@ def _profile(task: Task, config: TrainConfig, state: TrainState, data: Dataset, 
 
 
 def _check_finite(metrics: dict, epoch: int, steps_per_epoch: int, ckpt: Checkpointer | None) -> None:
-    finite: Any = np.asarray(metrics["finite"])
-    finite = finite.reshape(-1, finite.shape[-1]).all(axis=0)  # per step, over the models of --seeds
-    if finite.all():
+    # per step: every metric of every model (--seeds) finite; checked here on the per-step metrics the
+    # host receives anyway rather than as one more reduction inside every compiled step
+    finite: Any = None
+    for value in jax.tree.leaves(metrics):
+        value = np.asarray(value)
+        ok = np.isfinite(value.reshape(-1, value.shape[-1])).all(axis=0)
+        finite = ok if finite is None else finite & ok
+    if finite is None or finite.all():
         return
     first = int(np.argmin(finite))
     saved = ckpt.epochs() if ckpt is not None else []

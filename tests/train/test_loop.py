@@ -148,6 +148,25 @@ def test_nan_stops_training_and_keeps_checkpoints(tmp_path):
     assert [r["epoch"] for r in jaxae.train.rundir.RunDir(str(tmp_path)).read_metrics()] == list(range(1, 9))
 
 
+def test_nan_in_any_metric_of_any_model_stops_training(tmp_path):
+    """The loss stays finite; a second metric turns NaN at global step 21 (after 20 steps): the host-side
+    check names that step, for one model and for two vmapped ones (metrics of shape (models, steps))."""
+
+    def loss_fn(key, params, batch):
+        c = params["c"]
+        return c + 0.0 * jnp.mean(batch), {"aux": jnp.where(c > params["limit"], jnp.nan, c)}
+
+    task = Task(name="aux-nan", init=lambda key, batch: {"c": jnp.zeros(()), "limit": jnp.float32(19.5)},
+                estimator=jaxae.from_loss(loss_fn), optimizer=optax.sgd(-1.0),
+                preprocess=lambda key, raw: raw.astype(jnp.float32),
+                evaluate=lambda key, params, batch: {"c": jnp.full(batch.shape[:1], params["c"])})
+    data = jaxae.data.from_arrays(np.zeros((256, 4, 4), np.uint8), np.zeros(256),
+                                  np.zeros((8, 4, 4), np.uint8), np.zeros(8))
+    for seeds in (1, 2):
+        with pytest.raises(TrainingDiverged, match=r"at epoch 3, step 5 of 8 \(global step 21\)"):
+            fit(task, data, TrainConfig(epochs=4, batch_size=32, progress=False, eval_batch_size=8, seeds=seeds))
+
+
 def test_workdir_with_a_run_is_not_overwritten(small, tmp_path):
     task = autoencoder.task(SMALL_AE)
     fit(task, small, small_config(epochs=1), str(tmp_path))
