@@ -1,6 +1,6 @@
 """Runs every benchmark and prints JSON lines, then a Markdown table.
 
-    python -m benchmarks [--epochs 3] [--batch-size 128] [--torch-compile] [--bf16] [--transposed ...]
+    python -m benchmarks [--epochs 3] [--rounds 5] [--batch-size 128] [--torch-compile] [--bf16] [--transposed ...]
         [--scaling PLOT.png]
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from benchmarks.table import throughput
 def main(argv=None):
     parser = argparse.ArgumentParser(description="jaxae throughput benchmarks")
     parser.add_argument("--epochs", default="3")
+    parser.add_argument("--rounds", default="5", help="interleaved rounds of each default mode and its floor")
     parser.add_argument("--batch-size", default=None, help="default: each model's (128; RBMs 100)")
     parser.add_argument("--models", default=",".join(models.MODELS), help="comma list of models")
     parser.add_argument("--torch-compile", action="store_true", help="also time torch.compile (ae, conv-ae, vae)")
@@ -31,7 +32,7 @@ def main(argv=None):
         flags = ["--torch-compile"] * args.torch_compile + ["--bf16"] * args.bf16 + [
             "--torch-compile-mode", args.torch_compile_mode, "--modes", args.modes]
         transposed = ["--transposed", args.transposed] if name == "conv-ae" else []
-        rows += models.main(["--model", name, "--epochs", args.epochs, *batch, *flags, *transposed])
+        rows += models.main(["--model", name, "--epochs", args.epochs, "--rounds", args.rounds, *batch, *flags, *transposed])
     print()
     print(throughput(rows))
     if args.scaling:

@@ -13,6 +13,7 @@ every other row is timed in a block of its own.
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import jax
 
@@ -49,10 +50,12 @@ COMPILABLE = ("ae", "conv-ae", "vae")  # references that take compile=True
 MIN_EPOCHS = {"cf-rbm-chapter": 50}  # an epoch is 9 steps: time more of them
 
 
-def paired_with_floor(make_task, model: str, images, batch_size: int, mode: str, epochs: int) -> tuple[dict, dict]:
-    """jaxae in `mode` and the hand-written floor of `model`, after one warm-up epoch each, `epochs` timed
-    epochs each, one of each in turn: (jaxae's result, the floor's), as jaxae_throughput and
-    floor.throughput give them, with "timing": "interleaved"."""
+def paired_with_floor(make_task, model: str, images, batch_size: int, mode: str, rounds: int) -> tuple[dict, dict]:
+    """jaxae in `mode` and the hand-written floor of `model`, after one warm-up epoch each, `rounds` rounds of
+    one epoch of each in turn: (jaxae's result, the floor's), as jaxae_throughput and floor.throughput give
+    them, with "timing": "interleaved", samples/s of the median epoch, every epoch's seconds, and in jaxae's
+    result "vs_floor": the median over rounds of jaxae / floor within a round (a machine whose speed drifts
+    between rounds, or one slow epoch, moves it less than a ratio of two means)."""
     run_epoch, state, compile_s = compiled_epoch(make_task(), images, batch_size, mode)
     epoch_fn, carry = floor.FLOORS[model](images, batch_size)
     losses = []
@@ -62,20 +65,25 @@ def paired_with_floor(make_task, model: str, images, batch_size: int, mode: str,
         losses.append(loss)
         return carry, loss
 
-    seconds = interleaved({"jaxae": (run_epoch, state), "floor": (floor_epoch, carry)}, epochs)
+    seconds = interleaved({"jaxae": (run_epoch, state), "floor": (floor_epoch, carry)}, rounds)
     samples = (len(images) // batch_size) * batch_size
     results = {}
-    for name in seconds:
-        epoch_s = sum(seconds[name]) / len(seconds[name])
-        results[name] = {"samples_per_s": samples / epoch_s, "epoch_s": epoch_s, "timing": "interleaved"}
+    for name, s in seconds.items():
+        epoch_s = statistics.median(s)
+        results[name] = {"samples_per_s": samples / epoch_s, "epoch_s": epoch_s, "epochs_s": s,
+                         "timing": "interleaved"}
+    per_round = [f / j for f, j in zip(seconds["floor"], seconds["jaxae"])]
     results["floor"].update(first_loss=float(losses[0]), last_loss=float(losses[-1]))
-    return {**results["jaxae"], "compile_s": compile_s}, results["floor"]
+    return {**results["jaxae"], "compile_s": compile_s, "vs_floor": statistics.median(per_round),
+            "vs_floor_rounds": per_round}, results["floor"]
 
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ae", choices=sorted(MODELS))
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved rounds of the default mode and the floor (one epoch of each per round)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 128 (RBMs: 100)")
     parser.add_argument("--modes", default="scan,step", help="jaxae modes to time")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
@@ -90,6 +98,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--bf16", action="store_true",
                         help="also time the first mode with --precision bfloat16 (mixed precision)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     make_task, torch_fn, note = MODELS[args.model]
     args.batch_size = args.batch_size or BATCH.get(args.model, 128)
     data = load_data(DATA.get(args.model))
@@ -115,7 +125,8 @@ def main(argv=None) -> list[dict]:
         for mode in args.modes.split(","):
             default = mode == default_mode and not tag
             if default and args.model in floor.FLOORS:
-                result, floor_result = paired_with_floor(factory, args.model, images, args.batch_size, mode, args.epochs)
+                result, floor_result = paired_with_floor(factory, args.model, images, args.batch_size, mode,
+                                                          max(args.rounds, MIN_EPOCHS.get(args.model, 0)))
             else:
                 result = jaxae_throughput(factory(), images, args.batch_size, mode, args.epochs)
             rows.append(emit({**common, "impl": f"jaxae-{mode}{tag}", "default": default, **how, **result,
@@ -129,8 +140,8 @@ def main(argv=None) -> list[dict]:
 
     def against(row: dict, key: str) -> None:
         """Prints jaxae's ratio to `row` for every jaxae row and keeps it in the row under `key`."""
-        for r in jaxae_rows:
-            r[key] = r["samples_per_s"] / row["samples_per_s"]
+        for r in jaxae_rows:  # the paired default row keeps its median of per-round ratios
+            r[key] = r[key] if key == "vs_floor" and "vs_floor_rounds" in r else r["samples_per_s"] / row["samples_per_s"]
             emit({**common, "ratio": f"{r['impl']}/{row['impl']}", "value": r[key]})
         rows.append(row)
 

@@ -24,13 +24,19 @@ def test_every_floor_trains(model, digits):
 
 
 def test_models_rows_carry_the_ratio_to_the_floor(capsys):
-    rows = models.main(["--model", "ae", "--epochs", "1", "--no-torch", "--modes", "scan"])
+    rows = models.main(["--model", "ae", "--epochs", "1", "--rounds", "3", "--no-torch", "--modes", "scan"])
     jaxae_row, floor_row = rows
     assert floor_row["impl"] == "jax-floor" and "default" in jaxae_row
     # the default mode (scan here) and the floor: epochs interleaved, the floor's loss still reported
     assert jaxae_row["default"] and jaxae_row["timing"] == floor_row["timing"] == "interleaved"
     assert np.isfinite(floor_row["last_loss"]) and jaxae_row["compile_s"] > 0
-    assert jaxae_row["vs_floor"] == pytest.approx(jaxae_row["samples_per_s"] / floor_row["samples_per_s"])
+    # the ratio is the median over rounds of the two epochs of a round; samples/s of each side's median epoch
+    assert len(jaxae_row["epochs_s"]) == len(floor_row["epochs_s"]) == 3
+    per_round = [f / j for f, j in zip(floor_row["epochs_s"], jaxae_row["epochs_s"])]
+    assert jaxae_row["vs_floor_rounds"] == pytest.approx(per_round)
+    assert jaxae_row["vs_floor"] == pytest.approx(sorted(per_round)[1])
+    for row in rows:
+        assert row["samples_per_s"] == pytest.approx(row["n"] // 128 * 128 / sorted(row["epochs_s"])[1])
     for row in rows:  # the machine's facts and the fraction of its matmul rate, timed in the same run
         assert row["cpu_model"] and row["cpus_usable"] >= 1 and isinstance(row["cpu_flags"], list)
         assert row["flops_per_example"] == 2 * (3 * 218_696 - 100_352)  # the chapter AE's products
@@ -41,6 +47,10 @@ def test_models_rows_carry_the_ratio_to_the_floor(capsys):
     assert "jaxae / hand-written" in table.markdown(parsed) and "Machine: " in table.markdown(parsed)
     step_row, block_floor = models.main(["--model", "ae", "--epochs", "1", "--no-torch", "--modes", "step"])
     assert not step_row["default"] and "timing" not in step_row and "timing" not in block_floor
+    assert step_row["vs_floor"] == pytest.approx(step_row["samples_per_s"] / block_floor["samples_per_s"])
+    with pytest.raises(SystemExit) as refused:
+        models.main(["--model", "ae", "--rounds", "0"])
+    assert refused.value.code == 2 and "--rounds must be at least 1" in capsys.readouterr().err
 
 
 def test_ab_interleaves_jaxae_and_its_floor_and_prints_their_ratio(capsys):
