@@ -23,7 +23,8 @@ def test_every_floor_trains(model, digits):
     assert result["last_loss"] < result["first_loss"]
 
 
-def test_models_rows_carry_the_ratio_to_the_floor(capsys):
+def test_models_rows_carry_the_ratio_to_the_floor(capsys, monkeypatch):
+    monkeypatch.delenv("JAXAE_DATA_DIR", raising=False)  # the bundled mnist-mini: the arithmetic, not the speed
     rows = models.main(["--model", "ae", "--epochs", "1", "--rounds", "3", "--no-torch", "--modes", "scan"])
     jaxae_row, floor_row = rows
     assert floor_row["impl"] == "jax-floor" and "default" in jaxae_row
@@ -53,7 +54,8 @@ def test_models_rows_carry_the_ratio_to_the_floor(capsys):
     assert refused.value.code == 2 and "--rounds must be at least 1" in capsys.readouterr().err
 
 
-def test_ab_interleaves_jaxae_and_its_floor_and_prints_their_ratio(capsys):
+def test_ab_interleaves_jaxae_and_its_floor_and_prints_their_ratio(capsys, monkeypatch):
+    monkeypatch.delenv("JAXAE_DATA_DIR", raising=False)  # the bundled mnist-mini
     row = ab.main(["--model", "ae", "--rounds", "2"])
     assert row["rounds"] == 2 and row["cpu_model"]
     assert row["vs_floor_best"] == pytest.approx(row["jaxae_best"] / row["floor_best"])
