@@ -46,7 +46,8 @@ if os.environ.get("JAXAE_TEST_XLA_OPT", "0") != "default":
     os.environ["XLA_FLAGS"] = " ".join([given, *added]).strip()
 
 # One persistent compilation cache for every process of this test session (the pytest workers and the
-# processes the tests start inherit its environment): a program one test compiled, another loads from disk
+# processes the tests start inherit its environment; tests/train/test_multihost.py's launches drop it,
+# see there): a program one test compiled, another loads from disk
 # instead of compiling it again (the same model at the same shapes is trained by many CLI and resume
 # tests). JAX keys an entry by the program, the compile options and flags, the devices and the jaxlib
 # version, so a test gets the executable it would have compiled. The folder is new for each session and
