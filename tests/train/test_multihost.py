@@ -43,7 +43,7 @@ class Launcher:
         for i in range(processes):
             hosts = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id", str(i)]
             # without the suite's compilation cache (tests/conftest.py): with it, on jax 0.12.1 (not 0.10.2), the
-            # second 2-process run of a command did not reach its second epoch's checkpoint in 60 s
+            # second 2-process run of a command times out in its Gloo all-reduce (README, several hosts, (a))
             env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
             env = {**env, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "JAXAE_DISTRIBUTED_TIMEOUT": str(timeout),
                    "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()}
