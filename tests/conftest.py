@@ -46,16 +46,17 @@ if os.environ.get("JAXAE_TEST_XLA_OPT", "0") != "default":
     os.environ["XLA_FLAGS"] = " ".join([given, *added]).strip()
 
 # One persistent compilation cache for every process of this test session (the pytest workers and the
-# processes the tests start inherit its environment; tests/train/test_multihost.py's launches drop it,
-# see there): a program one test compiled, another loads from disk
-# instead of compiling it again (the same model at the same shapes is trained by many CLI and resume
-# tests). JAX keys an entry by the program, the compile options and flags, the devices and the jaxlib
-# version, so a test gets the executable it would have compiled. The folder is new for each session and
-# removed at its end (pytest_unconfigure). Without a size limit JAX neither locks nor evicts (with one, it
-# rescans the folder at every write: the suite ran slower than without a cache); an entry read while
-# another process still writes it fails to decompress, which JAX reports as a warning before compiling
-# the program itself. Measured: the suite on Python 3.11, 2 cores, 13:03 without, 11:27 with it (one run
-# each, 2026-12-08). JAXAE_TEST_COMPILATION_CACHE=0 compiles everything afresh.
+# processes the tests start inherit its environment; tests/train/test_multihost.py's launches drop it, see
+# there): a program one test compiled, another loads from disk instead of compiling it again (the same
+# model at the same shapes is trained by many CLI and resume tests). JAX keys an entry by the program, the
+# compile options and flags, the devices and the jaxlib version, so a test gets the executable it would
+# have compiled. The folder is new for each session and removed at its end (pytest_unconfigure; a killed
+# session leaves it in the temporary folder). No size limit: with one, JAX locks the folder and rescans it
+# at every write, and the suite ran slower than without a cache. Without the lock, a process could read an
+# entry another is still writing; JAX turns an error reading an entry into a warning and compiles the
+# program (jax/_src/compiler.py, _cache_read; not seen in the suite). Measured: the suite on Python 3.11,
+# 2 cores, 13:03 without, 11:27 with it (one run each, 2026-12-08). JAXAE_TEST_COMPILATION_CACHE=0
+# compiles everything afresh.
 _OWN_CACHE = None
 if os.environ.get("JAXAE_TEST_COMPILATION_CACHE", "1") != "0" and "JAXAE_TEST_CACHE_DIR" not in os.environ:
     _OWN_CACHE = tempfile.mkdtemp(prefix="jaxae-test-xla-cache-")
